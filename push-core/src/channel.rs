@@ -1,0 +1,250 @@
+//! The `Channel` trait: the seam between techniques and storage.
+//!
+//! Every technique talks to a channel through this trait, so a backend on a
+//! distributed engine (Redis Streams, say) can replace the in-memory
+//! [`MemoryChannel`](crate::MemoryChannel) without a technique noticing.
+//!
+//! # The rules every implementation follows
+//!
+//! The conformance suite checks these through every technique; a channel that
+//! breaks one breaks them all.
+//!
+//! 1. **Ids.** [`Channel::publish`] gives each event an [`EventId`] of the
+//!    current incarnation's [`Epoch`](crate::Epoch), with sequence numbers
+//!    counting from 1 without holes. A new incarnation (after
+//!    [`Channel::close`]) draws a new epoch.
+//! 2. **Order and completeness.** A subscription yields every event published
+//!    after its start position exactly once, in publish order, under
+//!    concurrent publishers too. The switch from retained history to live
+//!    events has no gap and no duplicate.
+//! 3. **Position first.** The first item of every subscription is
+//!    [`Signal::Position`] with the cursor delivery starts after: the client's
+//!    own cursor for [`Start::After`], the head for [`Start::Now`], the
+//!    position before the oldest retained event for [`Start::Earliest`].
+//! 4. **Gaps are said, never hidden.** For [`Start::After`] with a cursor of
+//!    another incarnation, or one whose following events are no longer
+//!    retained, the second item is [`Signal::Gap`] carrying the position
+//!    before the oldest retained event, and delivery continues from there.
+//!    Never otherwise: a cursor whose following events are all retained (the
+//!    head included) gets no gap. A cursor of this incarnation past the head
+//!    is [`Error::CursorAhead`].
+//! 5. **Slow subscribers are bounded.** A subscriber that stops taking items
+//!    never makes the channel hold more than [`Limits::subscriber_buffer_bytes`]
+//!    on its behalf beyond the retained history. When the next event it needs
+//!    is no longer held, it gets [`Signal::Lagged`] with the last event it
+//!    took, and its subscription ends; it resumes from that cursor.
+//! 6. **Ends.** After [`Channel::close`] each subscription yields the events
+//!    published before the close, then [`Signal::Closed`], then ends. A
+//!    subscription also ends (with no item) when dropped; dropping frees its
+//!    place at once.
+//! 7. **Cancellation.** Dropping a subscription or any future of this trait
+//!    at any point leaves the channel consistent.
+//!
+//! [`Error::CursorAhead`]: crate::Error::CursorAhead
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+
+use crate::error::Error;
+use crate::event::{Event, Message};
+use crate::id::EventId;
+use crate::signal::Item;
+#[cfg(doc)]
+use crate::signal::Signal;
+use crate::start::Start;
+
+/// A channel: publish events, subscribe from a position, describe, close.
+///
+/// Methods are async because a remote backend needs them to be; the
+/// in-memory channel completes them at once. See the [module docs](self) for
+/// the rules every implementation follows.
+pub trait Channel: Clone + Send + Sync + 'static {
+    /// The stream of items a subscription yields.
+    type Subscription: Subscription;
+
+    /// Stores `message` as the channel's next event and delivers it to every
+    /// subscriber.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] if the data is over [`Limits::max_event_bytes`];
+    /// [`Error::Closed`] if the channel was closed; [`Error::Backend`] if a
+    /// remote store failed.
+    fn publish(&self, message: Message) -> impl Future<Output = Result<EventId, Error>> + Send;
+
+    /// Subscribes from `start`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CursorAhead`] for a cursor of this incarnation past the head;
+    /// [`Error::Backend`] if a remote store failed.
+    fn subscribe(
+        &self,
+        start: Start,
+    ) -> impl Future<Output = Result<Self::Subscription, Error>> + Send;
+
+    /// Ends this incarnation: subscribers get [`Signal::Closed`] after the
+    /// events published before the close.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if a remote store failed.
+    fn close(&self) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Describes the channel: head, retained history, subscribers, limits.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if a remote store failed.
+    fn describe(&self) -> impl Future<Output = Result<ChannelInfo, Error>> + Send;
+
+    /// Looks up one event by id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Backend`] if a remote store failed.
+    fn lookup(&self, id: EventId) -> impl Future<Output = Result<Lookup, Error>> + Send;
+}
+
+/// A channel's answer to [`Channel::lookup`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The event is retained.
+    Found(Event),
+    /// The event was published but is no longer retained, or the id is of
+    /// another incarnation.
+    Gone,
+    /// The id is of this incarnation but past the head.
+    NotPublished,
+}
+
+/// A subscription: a stream of [`Item`]s, with a way to take several at once.
+///
+/// Taking several items at once lets a technique coalesce what is queued into
+/// one write. The default implementation polls [`Stream::poll_next`] until it
+/// would wait.
+pub trait Subscription: Stream<Item = Item> + Send + Unpin + 'static {
+    /// Appends to `out` the items that are ready, at most `max_items` of them
+    /// and stopping once their data reaches `max_bytes` (one item is always
+    /// taken even if larger).
+    ///
+    /// Returns `Poll::Ready(n)` with the number of items appended, `0`
+    /// meaning the subscription has ended; `Poll::Pending` when none is ready,
+    /// after arranging for the task to be woken.
+    fn poll_take(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Item>,
+        max_items: usize,
+        max_bytes: usize,
+    ) -> Poll<usize> {
+        let mut taken = 0;
+        let mut bytes = 0;
+        while taken < max_items.max(1) && (taken == 0 || bytes < max_bytes) {
+            match Pin::new(&mut *self).poll_next(cx) {
+                Poll::Ready(Some(item)) => {
+                    if let Item::Event(event) = &item {
+                        bytes += event.data().len();
+                    }
+                    let terminal = matches!(&item, Item::Signal(s) if s.is_terminal());
+                    out.push(item);
+                    taken += 1;
+                    if terminal {
+                        break;
+                    }
+                }
+                Poll::Ready(None) => break,
+                Poll::Pending if taken == 0 => return Poll::Pending,
+                Poll::Pending => break,
+            }
+        }
+        Poll::Ready(taken)
+    }
+}
+
+/// A channel's limits, as the wire contract's channel info reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The most events retained for resume.
+    pub history_events: usize,
+    /// The most bytes of event data retained for resume.
+    pub history_bytes: usize,
+    /// How long an event is retained at most, if limited by age.
+    pub history_age: Option<Duration>,
+    /// The most bytes held for one subscriber beyond the retained history
+    /// before it is lagged; at least twice `max_event_bytes`.
+    pub subscriber_buffer_bytes: usize,
+    /// The interval of heartbeats on idle streams.
+    pub heartbeat: Duration,
+    /// The longest a long poll is held.
+    pub long_poll_max: Duration,
+    /// The largest event data accepted, in bytes.
+    pub max_event_bytes: usize,
+}
+
+impl Default for Limits {
+    /// 1,000 events and 16 MiB of history, a 4 MiB subscriber bound,
+    /// 15 s heartbeats, 30 s long polls, 1 MiB events.
+    fn default() -> Self {
+        Limits {
+            history_events: 1_000,
+            history_bytes: 16 * 1024 * 1024,
+            history_age: None,
+            subscriber_buffer_bytes: 4 * 1024 * 1024,
+            heartbeat: Duration::from_secs(15),
+            long_poll_max: Duration::from_secs(30),
+            max_event_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks that the limits are consistent.
+    ///
+    /// # Errors
+    ///
+    /// Returns a message saying what to change when `subscriber_buffer_bytes`
+    /// is less than twice `max_event_bytes`, or when `history_events`,
+    /// `max_event_bytes`, `heartbeat` or `long_poll_max` is zero.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.subscriber_buffer_bytes < self.max_event_bytes.saturating_mul(2) {
+            return Err(format!(
+                "subscriber_buffer_bytes ({}) must be at least twice max_event_bytes ({}); raise it or lower max_event_bytes",
+                self.subscriber_buffer_bytes, self.max_event_bytes
+            ));
+        }
+        if self.history_events == 0 {
+            return Err("history_events must be at least 1".into());
+        }
+        if self.max_event_bytes == 0 {
+            return Err("max_event_bytes must be at least 1".into());
+        }
+        if self.heartbeat.is_zero() || self.long_poll_max.is_zero() {
+            return Err("heartbeat and long_poll_max must be longer than zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// What [`Channel::describe`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// The newest id (`<epoch>-0` before the first event).
+    pub head: EventId,
+    /// The oldest retained event, if any.
+    pub earliest: Option<EventId>,
+    /// How many events are retained.
+    pub retained: usize,
+    /// How many subscriptions are open.
+    pub subscribers: usize,
+    /// Bytes of event data queued for subscribers now: for each subscriber,
+    /// the data published after its position and not yet taken, counted up
+    /// to [`Limits::subscriber_buffer_bytes`].
+    pub buffered_bytes: u64,
+    /// The channel's limits.
+    pub limits: Limits,
+}

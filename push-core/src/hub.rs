@@ -1,0 +1,289 @@
+//! A hub of named in-memory channels, created on first use.
+//!
+//! ```
+//! use futures_util::StreamExt;
+//! use push_core::{Data, Hub, HubConfig, Item, Message, Start};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let hub = Hub::new(HubConfig::default());
+//! let mut news = hub.subscribe("news", Start::Now)?;
+//! let id = hub.publish("news", Message::new(Data::text("hello")))?;
+//!
+//! let _position = news.next().await;
+//! assert!(matches!(news.next().await, Some(Item::Event(e)) if e.id() == id));
+//!
+//! assert!(hub.publish("no spaces", Message::new(Data::text("x"))).is_err());
+//! # Ok::<(), push_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::channel::{ChannelInfo, Limits, Lookup};
+use crate::error::{ChannelNameError, Error};
+use crate::event::Message;
+use crate::id::{Epoch, EventId};
+use crate::memory::{MemoryChannel, MemorySubscription, Retired};
+use crate::start::Start;
+
+/// A valid channel name: 1 to 128 characters of `A-Z a-z 0-9 _ - . :`, not
+/// made of dots alone.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelName(Arc<str>);
+
+impl ChannelName {
+    /// The longest channel name.
+    pub const MAX_LEN: usize = 128;
+
+    /// Checks `name` against the naming rules.
+    ///
+    /// # Errors
+    ///
+    /// A [`ChannelNameError`] saying which rule `name` breaks.
+    pub fn new(name: &str) -> Result<Self, ChannelNameError> {
+        if name.is_empty() {
+            return Err(ChannelNameError::Empty);
+        }
+        if let Some(found) = name
+            .chars()
+            .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')))
+        {
+            return Err(ChannelNameError::ForbiddenCharacter { found });
+        }
+        if name.len() > Self::MAX_LEN {
+            return Err(ChannelNameError::TooLong { len: name.len() });
+        }
+        if name.bytes().all(|b| b == b'.') {
+            return Err(ChannelNameError::DotsOnly);
+        }
+        Ok(ChannelName(Arc::from(name)))
+    }
+
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ChannelName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ChannelName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// How a [`Hub`] is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HubConfig {
+    /// The limits of every channel.
+    pub limits: Limits,
+    /// The most channels held at once. Past it, idle channels (no subscriber,
+    /// no retained event) are evicted; if none is idle, a request that would
+    /// create a channel fails with [`Error::TooManyChannels`].
+    pub max_channels: usize,
+}
+
+impl Default for HubConfig {
+    /// Default [`Limits`] and at most 10,000 channels.
+    fn default() -> Self {
+        HubConfig {
+            limits: Limits::default(),
+            max_channels: 10_000,
+        }
+    }
+}
+
+/// Named in-memory channels, created on first use.
+///
+/// Cloning gives another handle to the same hub. Every operation names its
+/// channel; a name that breaks the rules of [`ChannelName`] is
+/// [`Error::BadChannelName`]. Closing a channel removes it: its name's next
+/// use starts a new incarnation with a new epoch.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: HubConfig,
+    channels: Mutex<HashMap<ChannelName, MemoryChannel>>,
+}
+
+impl Hub {
+    /// A hub with this configuration.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `config.limits` fail [`Limits::validate`] or
+    /// `config.max_channels` is zero.
+    pub fn new(config: HubConfig) -> Self {
+        if let Err(problem) = config.limits.validate() {
+            panic!("invalid hub limits: {problem}");
+        }
+        assert!(config.max_channels > 0, "max_channels must be at least 1");
+        Hub {
+            inner: Arc::new(Inner {
+                config,
+                channels: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The hub's configuration.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    /// Publishes to the channel `name`, creating it if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadChannelName`], [`Error::TooManyChannels`], or the errors of
+    /// [`Channel::publish`](crate::Channel::publish).
+    pub fn publish(&self, name: &str, message: Message) -> Result<EventId, Error> {
+        let name = ChannelName::new(name)?;
+        loop {
+            let channel = self.get_or_create(&name)?;
+            match channel.try_publish(message.clone()) {
+                Ok(Err(Error::Closed)) | Err(Retired) => self.forget(&name, &channel),
+                Ok(result) => return result,
+            }
+        }
+    }
+
+    /// Subscribes to the channel `name` from `start`, creating it if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadChannelName`], [`Error::TooManyChannels`], or
+    /// [`Error::CursorAhead`].
+    pub fn subscribe(&self, name: &str, start: Start) -> Result<MemorySubscription, Error> {
+        let name = ChannelName::new(name)?;
+        loop {
+            let channel = self.get_or_create(&name)?;
+            if channel.is_closed() {
+                self.forget(&name, &channel);
+                continue;
+            }
+            match channel.try_subscribe(start) {
+                Ok(result) => return result,
+                Err(Retired) => self.forget(&name, &channel),
+            }
+        }
+    }
+
+    /// Closes the channel `name`: its subscribers get the closed signal and
+    /// the name's next use starts a new incarnation. Returns whether the
+    /// channel existed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadChannelName`].
+    pub fn close(&self, name: &str) -> Result<bool, Error> {
+        let name = ChannelName::new(name)?;
+        let removed = self.channels().remove(&name);
+        if let Some(channel) = &removed {
+            channel.close_now();
+        }
+        Ok(removed.is_some())
+    }
+
+    /// Describes the channel `name`, creating it if needed (a new channel
+    /// describes its epoch and limits).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadChannelName`] or [`Error::TooManyChannels`].
+    pub fn describe(&self, name: &str) -> Result<ChannelInfo, Error> {
+        let name = ChannelName::new(name)?;
+        loop {
+            let channel = self.get_or_create(&name)?;
+            match channel.try_describe() {
+                Ok(info) => return Ok(info),
+                Err(Retired) => self.forget(&name, &channel),
+            }
+        }
+    }
+
+    /// Looks up event `id` of the channel `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadChannelName`] or [`Error::TooManyChannels`].
+    pub fn lookup(&self, name: &str, id: EventId) -> Result<Lookup, Error> {
+        let name = ChannelName::new(name)?;
+        loop {
+            let channel = self.get_or_create(&name)?;
+            match channel.try_lookup(id) {
+                Ok(lookup) => return Ok(lookup),
+                Err(Retired) => self.forget(&name, &channel),
+            }
+        }
+    }
+
+    /// How many channels the hub holds now.
+    pub fn len(&self) -> usize {
+        self.channels().len()
+    }
+
+    /// Whether the hub holds no channel.
+    pub fn is_empty(&self) -> bool {
+        self.channels().is_empty()
+    }
+
+    /// Closes every channel, as on shutdown.
+    pub fn close_all(&self) {
+        let channels: Vec<_> = self.channels().drain().collect();
+        for (_, channel) in channels {
+            channel.close_now();
+        }
+    }
+
+    fn channels(&self) -> MutexGuard<'_, HashMap<ChannelName, MemoryChannel>> {
+        self.inner
+            .channels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get_or_create(&self, name: &ChannelName) -> Result<MemoryChannel, Error> {
+        let mut channels = self.channels();
+        if let Some(channel) = channels.get(name) {
+            return Ok(channel.clone());
+        }
+        let max = self.inner.config.max_channels;
+        if channels.len() >= max {
+            channels.retain(|_, channel| !channel.retire_if_idle());
+            if channels.len() >= max {
+                return Err(Error::TooManyChannels { max });
+            }
+        }
+        let channel = MemoryChannel::with_epoch(self.inner.config.limits, Epoch::random());
+        channels.insert(name.clone(), channel.clone());
+        Ok(channel)
+    }
+
+    /// Drops `channel` from the map if it is still the one under `name`.
+    fn forget(&self, name: &ChannelName, channel: &MemoryChannel) {
+        let mut channels = self.channels();
+        if channels.get(name).is_some_and(|held| held.same_as(channel)) {
+            channels.remove(name);
+        }
+    }
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("config", &self.inner.config)
+            .field("channels", &self.len())
+            .finish()
+    }
+}
