@@ -1,0 +1,459 @@
+//! Clients of the built-in techniques, as [`Transport`]s.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{Method, StatusCode};
+
+use crate::http::{BodyReader, HttpClient};
+use crate::received::{decode_json, Received, ReceivedEvent, ReceivedSignal, SignalKind};
+use crate::sse::{Parser, SseItem};
+use crate::transport::{OpenError, Session, SessionError, Shape, StartAt, Transport};
+
+/// The built-in techniques a server may offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Technique {
+    /// `GET /channels/{name}/poll`.
+    Poll,
+    /// `GET /channels/{name}/longpoll`.
+    LongPoll,
+    /// `GET /channels/{name}/sse`.
+    Sse,
+    /// `GET /channels/{name}/stream`.
+    Stream,
+}
+
+impl Technique {
+    /// Every built-in technique.
+    pub const ALL: [Technique; 4] = [
+        Technique::Poll,
+        Technique::LongPoll,
+        Technique::Sse,
+        Technique::Stream,
+    ];
+
+    /// The technique's path segment and report name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Technique::Poll => "poll",
+            Technique::LongPoll => "longpoll",
+            Technique::Sse => "sse",
+            Technique::Stream => "stream",
+        }
+    }
+
+    /// Parses a report name.
+    pub fn from_name(name: &str) -> Option<Technique> {
+        Technique::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// A client of this technique on `http`.
+    pub fn client(self, http: HttpClient) -> WireClient {
+        WireClient {
+            technique: self,
+            http,
+            long_poll_timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(20),
+        }
+    }
+}
+
+/// A client of one built-in technique over the wire contract.
+#[derive(Clone, Debug)]
+pub struct WireClient {
+    technique: Technique,
+    http: HttpClient,
+    long_poll_timeout: Duration,
+    poll_interval: Duration,
+}
+
+impl WireClient {
+    /// Sets the `?timeout=` a long poll asks for (default 5 s).
+    pub fn long_poll_timeout(mut self, timeout: Duration) -> Self {
+        self.long_poll_timeout = timeout;
+        self
+    }
+
+    /// Sets the pause between short polls that found nothing (default 20 ms).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// The HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+}
+
+/// The query and headers that ask for `start`.
+pub fn start_request(start: &StartAt) -> (String, Vec<(&'static str, String)>) {
+    match start {
+        StartAt::Now => (String::new(), Vec::new()),
+        StartAt::Earliest => ("from=earliest".into(), Vec::new()),
+        StartAt::After(id) => (format!("after={}", encode(id)), Vec::new()),
+        StartAt::LastEventId(id) => (String::new(), vec![("last-event-id", id.clone())]),
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn path(channel: &str, technique: &str, query: &str) -> String {
+    if query.is_empty() {
+        format!("/channels/{channel}/{technique}")
+    } else {
+        format!("/channels/{channel}/{technique}?{query}")
+    }
+}
+
+impl Transport for WireClient {
+    fn name(&self) -> String {
+        self.technique.name().to_owned()
+    }
+
+    fn shape(&self) -> Shape {
+        match self.technique {
+            Technique::Poll => Shape::Poll,
+            Technique::LongPoll => Shape::LongPoll,
+            Technique::Sse | Technique::Stream => Shape::Stream,
+        }
+    }
+
+    fn open<'a>(
+        &'a self,
+        channel: &'a str,
+        start: StartAt,
+    ) -> BoxFuture<'a, Result<Box<dyn Session>, OpenError>> {
+        Box::pin(async move {
+            match self.technique {
+                Technique::Sse | Technique::Stream => self.open_stream(channel, start).await,
+                Technique::Poll | Technique::LongPoll => {
+                    let mut session = PollSession {
+                        client: self.clone(),
+                        channel: channel.to_owned(),
+                        start: Some(start),
+                        cursor: None,
+                        queue: VecDeque::new(),
+                        ended: false,
+                    };
+                    // The first request answers errors before anything starts.
+                    session.request().await?;
+                    Ok(Box::new(session) as Box<dyn Session>)
+                }
+            }
+        })
+    }
+}
+
+impl WireClient {
+    async fn open_stream(
+        &self,
+        channel: &str,
+        start: StartAt,
+    ) -> Result<Box<dyn Session>, OpenError> {
+        let (query, headers) = start_request(&start);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let response = self
+            .http
+            .send(
+                Method::GET,
+                &path(channel, self.technique.name(), &query),
+                &headers,
+                Bytes::new(),
+            )
+            .await
+            .map_err(|e| OpenError::Failed(e.to_string()))?;
+        if response.status() != StatusCode::OK {
+            let status = response.status().as_u16();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let code = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|c| c.as_str()).map(str::to_owned));
+            return Err(OpenError::Refused { status, code });
+        }
+        let reader = BodyReader::new(response.into_body());
+        Ok(match self.technique {
+            Technique::Sse => Box::new(SseSession {
+                reader,
+                parser: Parser::new(),
+                queue: VecDeque::new(),
+            }),
+            _ => Box::new(NdjsonSession {
+                reader,
+                buffer: Vec::new(),
+                queue: VecDeque::new(),
+            }),
+        })
+    }
+}
+
+/// An SSE subscription decoded to [`Received`] items.
+struct SseSession {
+    reader: BodyReader,
+    parser: Parser,
+    queue: VecDeque<Received>,
+}
+
+/// Decodes one SSE parser item per the wire contract.
+pub fn decode_sse(item: SseItem) -> Result<Option<Received>, SessionError> {
+    Ok(Some(match item {
+        SseItem::Comment(_) => Received::Heartbeat,
+        SseItem::Empty { last_event_id } => Received::Signal(ReceivedSignal {
+            kind: SignalKind::Position,
+            cursor: Some(last_event_id),
+        }),
+        SseItem::Event {
+            last_event_id,
+            event_type,
+            data,
+        } => match event_type.strip_prefix("push.") {
+            Some("envelope") => {
+                let value: serde_json::Value = serde_json::from_str(&data).map_err(|e| {
+                    SessionError::Malformed(format!("push.envelope data is not JSON: {e}"))
+                })?;
+                let event = crate::received::decode_envelope(&value)
+                    .map_err(|e| SessionError::Malformed(e.to_string()))?;
+                if event.id != last_event_id {
+                    return Err(SessionError::Malformed(format!(
+                        "push.envelope id {} differs from the SSE id {last_event_id}",
+                        event.id
+                    )));
+                }
+                Received::Event(event)
+            }
+            Some(signal) => {
+                let kind = SignalKind::from_name(signal).ok_or_else(|| {
+                    SessionError::Malformed(format!("unknown SSE event type push.{signal}"))
+                })?;
+                let value: serde_json::Value = serde_json::from_str(&data).map_err(|e| {
+                    SessionError::Malformed(format!("push.{signal} data is not JSON: {e}"))
+                })?;
+                Received::Signal(ReceivedSignal {
+                    kind,
+                    cursor: value
+                        .get("cursor")
+                        .and_then(|c| c.as_str())
+                        .map(str::to_owned),
+                })
+            }
+            None => Received::Event(ReceivedEvent {
+                id: last_event_id,
+                name: (event_type != "message").then_some(event_type),
+                data: data.into_bytes(),
+                binary: false,
+            }),
+        },
+    }))
+}
+
+impl Session for SseSession {
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<Received>, SessionError>> {
+        Box::pin(async move {
+            loop {
+                if let Some(item) = self.queue.pop_front() {
+                    return Ok(Some(item));
+                }
+                match self.reader.chunk().await {
+                    Ok(Some(bytes)) => {
+                        for item in self.parser.feed(&bytes) {
+                            if let Some(received) = decode_sse(item)? {
+                                self.queue.push_back(received);
+                            }
+                        }
+                    }
+                    Ok(None) => return Ok(None),
+                    Err(e) => return Err(SessionError::Broken(e.to_string())),
+                }
+            }
+        })
+    }
+}
+
+/// An NDJSON subscription decoded to [`Received`] items.
+struct NdjsonSession {
+    reader: BodyReader,
+    buffer: Vec<u8>,
+    queue: VecDeque<Received>,
+}
+
+/// Decodes one NDJSON line (without its `\n`) per the wire contract.
+pub fn decode_ndjson_line(line: &[u8]) -> Result<Received, SessionError> {
+    if line.is_empty() {
+        return Ok(Received::Heartbeat);
+    }
+    let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
+        SessionError::Malformed(format!(
+            "line is not JSON ({e}): {}",
+            String::from_utf8_lossy(line)
+        ))
+    })?;
+    decode_json(&value).map_err(|e| SessionError::Malformed(e.to_string()))
+}
+
+impl Session for NdjsonSession {
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<Received>, SessionError>> {
+        Box::pin(async move {
+            loop {
+                if let Some(item) = self.queue.pop_front() {
+                    return Ok(Some(item));
+                }
+                match self.reader.chunk().await {
+                    Ok(Some(bytes)) => {
+                        self.buffer.extend_from_slice(&bytes);
+                        while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+                            let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                            self.queue
+                                .push_back(decode_ndjson_line(&line[..line.len() - 1])?);
+                        }
+                    }
+                    Ok(None) if self.buffer.is_empty() => return Ok(None),
+                    Ok(None) => {
+                        return Err(SessionError::Malformed(
+                            "the stream ended inside a line".into(),
+                        ))
+                    }
+                    Err(e) => return Err(SessionError::Broken(e.to_string())),
+                }
+            }
+        })
+    }
+}
+
+/// A short- or long-poll subscription: repeated requests carrying the cursor.
+struct PollSession {
+    client: WireClient,
+    channel: String,
+    start: Option<StartAt>,
+    cursor: Option<String>,
+    queue: VecDeque<Received>,
+    ended: bool,
+}
+
+impl PollSession {
+    /// One request; queues what it answered. Returns whether it had anything.
+    async fn request(&mut self) -> Result<bool, OpenError> {
+        let technique = self.client.technique.name();
+        let (mut query, headers) = match (&self.cursor, &self.start) {
+            (Some(cursor), _) => (format!("after={}", encode(cursor)), Vec::new()),
+            (None, Some(start)) => start_request(start),
+            (None, None) => (String::new(), Vec::new()),
+        };
+        if self.client.technique == Technique::LongPoll {
+            let timeout = format!("timeout={}", self.client.long_poll_timeout.as_secs_f64());
+            query = if query.is_empty() {
+                timeout
+            } else {
+                format!("{query}&{timeout}")
+            };
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let answer = self
+            .client
+            .http
+            .fetch(
+                Method::GET,
+                &path(&self.channel, technique, &query),
+                &headers,
+                Bytes::new(),
+            )
+            .await
+            .map_err(|e| OpenError::Failed(e.to_string()))?;
+        if answer.status != StatusCode::OK {
+            return Err(OpenError::Refused {
+                status: answer.status.as_u16(),
+                code: answer.error_code(),
+            });
+        }
+        let value = answer.json();
+        let cursor = value
+            .get("cursor")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| OpenError::Failed(format!("poll answer without a cursor: {value}")))?
+            .to_owned();
+        let messages = value
+            .get("messages")
+            .and_then(|m| m.as_array())
+            .ok_or_else(|| OpenError::Failed(format!("poll answer without messages: {value}")))?;
+        let gap = value.get("gap").and_then(|g| g.as_bool()) == Some(true);
+        let closed = value.get("closed").and_then(|c| c.as_bool()) == Some(true);
+        let first = self.cursor.is_none();
+        if first {
+            self.queue.push_back(Received::Signal(ReceivedSignal {
+                kind: SignalKind::Position,
+                cursor: None,
+            }));
+        }
+        if gap {
+            self.queue.push_back(Received::Signal(ReceivedSignal {
+                kind: SignalKind::Gap,
+                cursor: None,
+            }));
+        }
+        let mut had = gap || closed;
+        for message in messages {
+            let event = crate::received::decode_envelope(message)
+                .map_err(|e| OpenError::Failed(e.to_string()))?;
+            self.queue.push_back(Received::Event(event));
+            had = true;
+        }
+        if closed {
+            self.queue.push_back(Received::Signal(ReceivedSignal {
+                kind: SignalKind::Closed,
+                cursor: Some(cursor.clone()),
+            }));
+            self.ended = true;
+        }
+        if !had && self.client.technique == Technique::LongPoll {
+            if self.cursor.as_deref().is_some_and(|c| c != cursor) {
+                return Err(OpenError::Failed(format!(
+                    "a long poll answered no messages but moved the cursor from {:?} to {cursor}",
+                    self.cursor
+                )));
+            }
+            self.queue.push_back(Received::Heartbeat);
+        }
+        self.cursor = Some(cursor);
+        Ok(had || first)
+    }
+}
+
+impl Session for PollSession {
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<Received>, SessionError>> {
+        Box::pin(async move {
+            loop {
+                if let Some(item) = self.queue.pop_front() {
+                    return Ok(Some(item));
+                }
+                if self.ended {
+                    return Ok(None);
+                }
+                let had = self.request().await.map_err(|e| match e {
+                    OpenError::Refused { status, code } => SessionError::Broken(format!(
+                        "a later poll was refused with {status} {}",
+                        code.unwrap_or_default()
+                    )),
+                    OpenError::Failed(message) => SessionError::Broken(message),
+                })?;
+                if !had && self.client.technique == Technique::Poll {
+                    tokio::time::sleep(self.client.poll_interval).await;
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,128 @@
+//! The trait a transport implements to be put under test.
+//!
+//! A transport opens subscriptions and hands back what arrives, decoded to
+//! [`Received`] items; the suite publishes, closes and describes channels
+//! through the server's HTTP API (the wire contract's `POST`, `DELETE` and
+//! `GET /channels/{name}`), so a transport only has to implement the
+//! receiving side of its technique.
+
+use std::fmt;
+
+use futures_util::future::BoxFuture;
+
+use crate::received::Received;
+
+/// Where a subscription starts, as a client asks for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// From now.
+    Now,
+    /// From the oldest retained event (`?from=earliest`).
+    Earliest,
+    /// After this cursor (`?after=<id>`).
+    After(String),
+    /// After this cursor, sent as the `Last-Event-ID` header.
+    LastEventId(String),
+}
+
+/// What a transport is, for the scenarios that depend on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// One long-lived connection that states its position first and carries
+    /// signals and heartbeats (SSE, NDJSON, WebSocket, HTTP/2 push, most
+    /// custom transports).
+    Stream,
+    /// Repeated requests that each answer a batch (short polling).
+    Poll,
+    /// Repeated held requests (long polling): a timeout answers no events
+    /// and is reported as [`Received::Heartbeat`].
+    LongPoll,
+}
+
+/// A technique's client, put under test by the suite.
+///
+/// Implement it for your own transport to run the whole suite against it;
+/// see the crate docs for a full example.
+pub trait Transport: Send + Sync {
+    /// A short name for reports, such as `sse` or `multipart`.
+    fn name(&self) -> String;
+
+    /// The shape of the technique.
+    fn shape(&self) -> Shape;
+
+    /// Opens a subscription to `channel` from `start`.
+    ///
+    /// A refusal by the server (`400 bad_cursor`, say) is
+    /// [`OpenError::Refused`] with the status and the JSON error code, and
+    /// must come before any stream starts.
+    fn open<'a>(
+        &'a self,
+        channel: &'a str,
+        start: StartAt,
+    ) -> BoxFuture<'a, Result<Box<dyn Session>, OpenError>>;
+}
+
+/// An open subscription.
+pub trait Session: Send {
+    /// The next item received. `Ok(None)` once the subscription ended (the
+    /// stream closed, or a poll session saw the channel close). The suite
+    /// bounds every call with a timeout; dropping the future or the session
+    /// must be safe at any point.
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<Received>, SessionError>>;
+
+    /// Stops reading without closing, to act as a slow consumer. Optional:
+    /// the default does nothing, which simply never reads (the suite just
+    /// stops calling [`Session::next`]).
+    fn pause(&mut self) {}
+}
+
+/// Why a subscription could not be opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenError {
+    /// The server answered an error before any stream started.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The JSON error code, if the body had one.
+        code: Option<String>,
+    },
+    /// The connection or exchange failed.
+    Failed(String),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Refused { status, code } => {
+                write!(
+                    f,
+                    "refused with {status} {}",
+                    code.as_deref().unwrap_or("(no code)")
+                )
+            }
+            OpenError::Failed(message) => write!(f, "failed: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// Why reading a subscription failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionError {
+    /// The connection broke.
+    Broken(String),
+    /// What arrived does not follow the technique's wire format.
+    Malformed(String),
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Broken(message) => write!(f, "connection broke: {message}"),
+            SessionError::Malformed(message) => write!(f, "malformed: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
