@@ -47,7 +47,7 @@ mod signals;
 pub mod sse;
 pub mod stream;
 
-pub use body::{Chunks, PushBody};
+pub use body::PushBody;
 pub use push::{Config, Push};
 pub use router::Router;
 pub use serve::{serve, Serve};

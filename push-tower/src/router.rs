@@ -119,6 +119,10 @@ impl Router {
                 }
             }
             ["channels", name, technique] => {
+                const TECHNIQUES: [&str; 6] = ["poll", "longpoll", "sse", "stream", "ws", "push"];
+                if !TECHNIQUES.contains(technique) {
+                    return not_found();
+                }
                 if method != Method::GET {
                     return method_not_allowed("GET");
                 }

@@ -19,11 +19,11 @@
 //! let push = Push::new(Hub::new(HubConfig::default()), Config::default());
 //! let request = Request::get("/stream/news").body(String::new()).unwrap();
 //! let mut body = StreamService::new(push.clone()).oneshot(request).await.unwrap().into_body();
-//! let position = body.frame().await.unwrap().unwrap().into_data().unwrap().to_bytes();
+//! let position = body.frame().await.unwrap().unwrap().into_data().unwrap();
 //! assert!(position.starts_with(br#"{"signal":"position","cursor":""#));
 //!
 //! push.hub().publish("news", Message::new(Data::binary(vec![0u8, 1]))).unwrap();
-//! let line = body.frame().await.unwrap().unwrap().into_data().unwrap().to_bytes();
+//! let line = body.frame().await.unwrap().unwrap().into_data().unwrap();
 //! assert!(line.ends_with(b"\"data\":\"AAE=\",\"encoding\":\"base64\"}\n"));
 //! # });
 //! ```

@@ -48,7 +48,10 @@ impl TestServer {
             limits,
             max_channels: 1000,
         });
-        let push = Push::new(hub, config);
+        Self::from_push(Push::new(hub, config)).await
+    }
+
+    pub async fn from_push(push: Push) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
