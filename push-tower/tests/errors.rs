@@ -33,7 +33,8 @@ async fn subscription_errors_come_before_any_stream() {
         let head = publish(&http, &channel, "x").await;
         let epoch = head.split('-').next().unwrap().to_owned();
         let long_name = "n".repeat(129);
-        let cases: Vec<(String, Vec<(&str, String)>, u16, &str)> = vec![
+        type Case = (String, Vec<(&'static str, String)>, u16, &'static str);
+        let cases: Vec<Case> = vec![
             (
                 "/channels/bad%20name/TECH".into(),
                 vec![],
@@ -85,7 +86,7 @@ async fn subscription_errors_come_before_any_stream() {
                 "cursor_ahead",
             ),
             (
-                format!("/channels/CHANNEL/TECH"),
+                "/channels/CHANNEL/TECH".to_owned(),
                 vec![("last-event-id", format!("{epoch}-2"))],
                 400,
                 "cursor_ahead",
