@@ -2,7 +2,7 @@
 //!
 //! A [`PushBody`] is either a complete answer (a poll's JSON, an error) or a
 //! stream driven by a subscription and a byte-oriented
-//! [`Delivery`](push_core::Delivery). Its data are [`Bytes`]: each event's
+//! [`Delivery`]. Its data are [`Bytes`]: each event's
 //! encoding, shared by every subscriber, is handed to the server as it is,
 //! never copied. Items that are ready together are taken from the channel
 //! under one lock and yielded back to back, so hyper gathers them into one

@@ -2,7 +2,7 @@
 //!
 //! | method and path | answer |
 //! |---|---|
-//! | `POST /channels/{name}` | publish ([`publish`](crate::publish)) |
+//! | `POST /channels/{name}` | [`publish`](mod@crate::publish) |
 //! | `GET /channels/{name}` | the channel's info and limits |
 //! | `DELETE /channels/{name}` | close the channel: subscribers get `closed` |
 //! | `GET /channels/{name}/poll` | [short poll](crate::poll) |

@@ -1,0 +1,120 @@
+//! The binary as a user runs it: it prints its URL, serves the protocol, and
+//! stops cleanly on SIGTERM with open streams told to reconnect.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use conformance::{HttpClient, Protocol, Received, SignalKind, StartAt, Technique, Transport};
+
+#[tokio::test]
+async fn serves_and_stops_cleanly_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_push-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--heartbeat-ms",
+            "500",
+            "--history-events",
+            "5",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("push-server starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("push-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+
+    let http = HttpClient::new(&url, Protocol::Http1);
+    assert_eq!(http.get("/healthz").await.unwrap().status, 200);
+    let info = http.get("/channels/demo").await.unwrap().json();
+    assert_eq!(info["limits"]["history_events"], 5);
+    assert_eq!(info["limits"]["heartbeat_ms"], 500);
+
+    let mut session = tokio::time::timeout(
+        Duration::from_secs(10),
+        Technique::Sse
+            .client(http.clone())
+            .open("demo", StartAt::Now),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let published = http
+        .fetch(
+            http::Method::POST,
+            "/channels/demo",
+            &[("content-type", "text/plain")],
+            bytes::Bytes::from_static(b"hello"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(published.status, 201);
+    let id = published.json()["id"].as_str().unwrap().to_owned();
+
+    loop {
+        match next(&mut session).await {
+            Some(Received::Event(event)) => {
+                assert_eq!(event.id, id);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("stream ended early"),
+        }
+    }
+
+    // SIGTERM: the stream ends with shutdown and its cursor, the process exits 0.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    loop {
+        match next(&mut session).await {
+            Some(Received::Heartbeat) => {}
+            Some(Received::Signal(signal)) => {
+                assert_eq!(signal.kind, SignalKind::Shutdown);
+                assert_eq!(signal.cursor.as_deref(), Some(id.as_str()));
+                break;
+            }
+            other => panic!("expected the shutdown signal, got {other:?}"),
+        }
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(rest.contains("push-server stopped"), "{rest:?}");
+}
+
+async fn next(session: &mut Box<dyn conformance::Session>) -> Option<Received> {
+    tokio::time::timeout(Duration::from_secs(10), session.next())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn refuses_inconsistent_limits_with_a_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_push-server"))
+        .args([
+            "--max-event-bytes",
+            "1000",
+            "--subscriber-buffer-bytes",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("subscriber_buffer_bytes"), "{stderr}");
+}
