@@ -287,3 +287,154 @@ impl fmt::Debug for Hub {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Data;
+    use crate::signal::{Item, Signal};
+    use futures_util::StreamExt;
+
+    fn hub(max_channels: usize) -> Hub {
+        Hub::new(HubConfig {
+            limits: Limits {
+                history_events: 3,
+                ..Limits::default()
+            },
+            max_channels,
+        })
+    }
+
+    fn text(s: &str) -> Message {
+        Message::new(Data::text(s))
+    }
+
+    #[test]
+    fn channel_name_rules() {
+        for good in ["a", "A-z_0.9:x", "..a", &"n".repeat(128)] {
+            assert!(ChannelName::new(good).is_ok(), "{good}");
+        }
+        assert_eq!(ChannelName::new(""), Err(ChannelNameError::Empty));
+        assert_eq!(ChannelName::new("."), Err(ChannelNameError::DotsOnly));
+        assert_eq!(ChannelName::new(".."), Err(ChannelNameError::DotsOnly));
+        assert_eq!(
+            ChannelName::new(&"n".repeat(129)),
+            Err(ChannelNameError::TooLong { len: 129 })
+        );
+        for (bad, found) in [("a b", ' '), ("a/b", '/'), ("a%20", '%'), ("é", 'é')] {
+            assert_eq!(
+                ChannelName::new(bad),
+                Err(ChannelNameError::ForbiddenCharacter { found })
+            );
+        }
+    }
+
+    #[test]
+    fn every_operation_checks_the_name() {
+        let hub = hub(10);
+        assert!(matches!(
+            hub.publish("a b", text("x")),
+            Err(Error::BadChannelName(_))
+        ));
+        assert!(matches!(
+            hub.subscribe("", Start::Now),
+            Err(Error::BadChannelName(_))
+        ));
+        assert!(matches!(hub.describe("."), Err(Error::BadChannelName(_))));
+        assert!(matches!(hub.close("a/b"), Err(Error::BadChannelName(_))));
+        assert!(hub.is_empty());
+    }
+
+    #[tokio::test]
+    async fn close_sends_closed_and_the_next_use_is_a_new_incarnation() {
+        let hub = hub(10);
+        let old = hub.publish("room", text("a")).unwrap();
+        let mut subscriber = hub.subscribe("room", Start::Now).unwrap();
+        assert!(hub.close("room").unwrap());
+        assert!(!hub.close("room").unwrap());
+        assert_eq!(
+            subscriber.next().await,
+            Some(Item::Signal(Signal::Position(old)))
+        );
+        assert_eq!(
+            subscriber.next().await,
+            Some(Item::Signal(Signal::Closed(old)))
+        );
+        assert_eq!(subscriber.next().await, None);
+
+        let new = hub.publish("room", text("b")).unwrap();
+        assert_ne!(new.epoch(), old.epoch());
+        assert_eq!(new.seq(), 1);
+        let mut resumed = hub.subscribe("room", Start::After(old)).unwrap();
+        assert_eq!(
+            resumed.next().await,
+            Some(Item::Signal(Signal::Position(old)))
+        );
+        assert_eq!(
+            resumed.next().await,
+            Some(Item::Signal(Signal::Gap(EventId::start(new.epoch()))))
+        );
+        assert!(matches!(resumed.next().await, Some(Item::Event(e)) if e.id() == new));
+    }
+
+    #[test]
+    fn the_cap_evicts_idle_channels_and_refuses_past_it() {
+        let hub = hub(2);
+        hub.publish("kept", text("retained")).unwrap();
+        let _subscriber = hub.subscribe("watched", Start::Now).unwrap();
+        assert!(matches!(
+            hub.publish("third", text("x")),
+            Err(Error::TooManyChannels { max: 2 })
+        ));
+        assert_eq!(hub.len(), 2);
+        drop(_subscriber);
+        // "watched" has no subscriber and no event now: evicted for "third".
+        hub.publish("third", text("x")).unwrap();
+        assert_eq!(hub.len(), 2);
+        assert_eq!(hub.describe("kept").unwrap().retained, 1);
+    }
+
+    #[test]
+    fn random_names_cannot_exhaust_the_hub() {
+        let hub = hub(10);
+        for i in 0..1_000 {
+            let name = format!("probe-{i}");
+            hub.describe(&name).unwrap();
+            drop(hub.subscribe(&name, Start::Now).unwrap());
+        }
+        assert!(hub.len() <= 10);
+    }
+
+    #[test]
+    fn a_handle_held_across_eviction_goes_back_to_the_hub() {
+        let hub = hub(1);
+        let stale = hub.get_or_create(&ChannelName::new("a").unwrap()).unwrap();
+        // Creating "b" at the cap evicts the idle "a".
+        hub.describe("b").unwrap();
+        assert!(
+            stale.try_describe().is_err(),
+            "the evicted channel is retired"
+        );
+        // Operations by name never use a retired channel.
+        hub.close("b").unwrap();
+        let id = hub.publish("a", text("x")).unwrap();
+        assert_eq!(hub.describe("a").unwrap().head, id);
+    }
+
+    #[test]
+    fn close_all_closes_every_channel() {
+        let hub = hub(10);
+        let mut subscription = hub.subscribe("x", Start::Now).unwrap();
+        hub.close_all();
+        assert!(hub.is_empty());
+        let waker = futures_util::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut items = Vec::new();
+        let _ =
+            crate::Subscription::poll_take(&mut subscription, &mut cx, &mut items, 10, usize::MAX);
+        assert!(matches!(
+            items.last(),
+            Some(Item::Signal(Signal::Closed(_)))
+        ));
+    }
+}

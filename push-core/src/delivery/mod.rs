@@ -21,6 +21,49 @@
 //! );
 //! ```
 //!
+//! # Frames that are not bytes
+//!
+//! A technique whose unit is a message rather than body bytes picks its own
+//! [`Delivery::Frame`]. A WebSocket framing, say, shares each event's JSON
+//! envelope as a text message and sends heartbeats as pings:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use push_core::delivery::{Delivery, Lifecycle};
+//! use push_core::{envelope, Data, Epoch, Event, EventId, Message, Signal};
+//!
+//! enum WsFrame {
+//!     Text(Bytes),
+//!     Ping,
+//! }
+//!
+//! struct Ws;
+//!
+//! impl Delivery for Ws {
+//!     type Frame = WsFrame;
+//!     fn content_type(&self) -> &'static str { "application/json" }
+//!     fn lifecycle(&self) -> Lifecycle { Lifecycle::Stream }
+//!     fn event(&self, event: &Event) -> WsFrame {
+//!         let line = event.envelope_line();
+//!         WsFrame::Text(line.slice(..line.len() - 1)) // shared, not copied
+//!     }
+//!     fn signal(&self, signal: &Signal) -> WsFrame {
+//!         WsFrame::Text(Bytes::from(envelope::encode_signal(signal)))
+//!     }
+//!     fn heartbeat(&self) -> Option<WsFrame> { Some(WsFrame::Ping) }
+//! }
+//!
+//! let event = Event::new(EventId::new(Epoch::from_u64(1), 1), Message::new(Data::text("hi")));
+//! match Ws.event(&event) {
+//!     WsFrame::Text(text) => assert_eq!(text, r#"{"id":"0000000000000001-1","data":"hi"}"#),
+//!     WsFrame::Ping => unreachable!(),
+//! }
+//! ```
+//!
+//! An HTTP/2 push framing would likewise make each event a pushed response
+//! (a path such as `/channels/{name}/messages/{id}`, headers, and the
+//! envelope as body) and send signals on the parent stream.
+//!
 //! # Rules for implementors
 //!
 //! - **Pure.** No I/O, no clocks, no randomness: the same input gives the same
