@@ -99,7 +99,7 @@ pub fn start_request(start: &StartAt) -> (String, Vec<(&'static str, String)>) {
 }
 
 /// Percent-encodes a query value.
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     let mut out = String::new();
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
@@ -120,8 +120,12 @@ fn path(channel: &str, technique: &str, query: &str) -> String {
 }
 
 impl Transport for WireClient {
+    /// The technique's name, with `-h2c` over HTTP/2.
     fn name(&self) -> String {
-        self.technique.name().to_owned()
+        match self.http.protocol() {
+            crate::http::Protocol::Http1 => self.technique.name().to_owned(),
+            crate::http::Protocol::H2c => format!("{}-h2c", self.technique.name()),
+        }
     }
 
     fn shape(&self) -> Shape {
@@ -187,15 +191,18 @@ impl WireClient {
                 .and_then(|v| v.get("error").and_then(|c| c.as_str()).map(str::to_owned));
             return Err(OpenError::Refused { status, code });
         }
-        let reader = BodyReader::new(response.into_body());
+        let (parts, body) = response.into_parts();
+        let reader = BodyReader::new(body);
         Ok(match self.technique {
             Technique::Sse => Box::new(SseSession {
                 reader,
+                headers: parts.headers,
                 parser: Parser::new(),
                 queue: VecDeque::new(),
             }),
             _ => Box::new(NdjsonSession {
                 reader,
+                headers: parts.headers,
                 buffer: Vec::new(),
                 queue: VecDeque::new(),
             }),
@@ -206,6 +213,7 @@ impl WireClient {
 /// An SSE subscription decoded to [`Received`] items.
 struct SseSession {
     reader: BodyReader,
+    headers: http::HeaderMap,
     parser: Parser,
     queue: VecDeque<Received>,
 }
@@ -214,10 +222,17 @@ struct SseSession {
 pub fn decode_sse(item: SseItem) -> Result<Option<Received>, SessionError> {
     Ok(Some(match item {
         SseItem::Comment(_) => Received::Heartbeat,
-        SseItem::Empty { last_event_id } => Received::Signal(ReceivedSignal {
+        SseItem::Empty {
+            last_event_id,
+            id_field: true,
+        } => Received::Signal(ReceivedSignal {
             kind: SignalKind::Position,
             cursor: Some(last_event_id),
         }),
+        // A blank line after a comment, say: nothing happened.
+        SseItem::Empty {
+            id_field: false, ..
+        } => return Ok(None),
         SseItem::Event {
             last_event_id,
             event_type,
@@ -263,6 +278,10 @@ pub fn decode_sse(item: SseItem) -> Result<Option<Received>, SessionError> {
 }
 
 impl Session for SseSession {
+    fn headers(&self) -> Option<&http::HeaderMap> {
+        Some(&self.headers)
+    }
+
     fn next(&mut self) -> BoxFuture<'_, Result<Option<Received>, SessionError>> {
         Box::pin(async move {
             loop {
@@ -288,6 +307,7 @@ impl Session for SseSession {
 /// An NDJSON subscription decoded to [`Received`] items.
 struct NdjsonSession {
     reader: BodyReader,
+    headers: http::HeaderMap,
     buffer: Vec<u8>,
     queue: VecDeque<Received>,
 }
@@ -307,6 +327,10 @@ pub fn decode_ndjson_line(line: &[u8]) -> Result<Received, SessionError> {
 }
 
 impl Session for NdjsonSession {
+    fn headers(&self) -> Option<&http::HeaderMap> {
+        Some(&self.headers)
+    }
+
     fn next(&mut self) -> BoxFuture<'_, Result<Option<Received>, SessionError>> {
         Box::pin(async move {
             loop {
@@ -354,8 +378,16 @@ impl PollSession {
             (None, Some(start)) => start_request(start),
             (None, None) => (String::new(), Vec::new()),
         };
+        let first = self.cursor.is_none();
         if self.client.technique == Technique::LongPoll {
-            let timeout = format!("timeout={}", self.client.long_poll_timeout.as_secs_f64());
+            // The first request answers at once, so that opening reports
+            // errors without holding; later ones are held.
+            let hold = if first {
+                0.0
+            } else {
+                self.client.long_poll_timeout.as_secs_f64()
+            };
+            let timeout = format!("timeout={hold}");
             query = if query.is_empty() {
                 timeout
             } else {
@@ -392,7 +424,6 @@ impl PollSession {
             .ok_or_else(|| OpenError::Failed(format!("poll answer without messages: {value}")))?;
         let gap = value.get("gap").and_then(|g| g.as_bool()) == Some(true);
         let closed = value.get("closed").and_then(|c| c.as_bool()) == Some(true);
-        let first = self.cursor.is_none();
         if first {
             self.queue.push_back(Received::Signal(ReceivedSignal {
                 kind: SignalKind::Position,
@@ -419,7 +450,7 @@ impl PollSession {
             }));
             self.ended = true;
         }
-        if !had && self.client.technique == Technique::LongPoll {
+        if !had && !first && self.client.technique == Technique::LongPoll {
             if self.cursor.as_deref().is_some_and(|c| c != cursor) {
                 return Err(OpenError::Failed(format!(
                     "a long poll answered no messages but moved the cursor from {:?} to {cursor}",

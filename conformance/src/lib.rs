@@ -1,18 +1,48 @@
-//! The `push` conformance suite.
+//! The `push` conformance suite: the semantics contract as scenarios, run
+//! against any technique, built in or your own.
 //!
-//! Today this crate holds the built-in clients of each technique, decoded to
-//! one model ([`Received`]), a spec-complete SSE parser ([`sse`]) and the
-//! [`Transport`] trait a custom transport implements to be put under test.
-//! The scenarios of the semantics contract and the by-URL command come with
-//! the conformance issue.
+//! - [`scenarios::SCENARIOS`] holds every point of the contract as a named
+//!   scenario; each names the point it checks.
+//! - A [`Transport`] is the receiving side of a technique: open a
+//!   subscription from a [`StartAt`] and decode what arrives into
+//!   [`Received`] items. [`WireClient`] implements it for every built-in
+//!   technique; implement it for yours.
+//! - A [`Control`] is the server side: publish, close, describe, shut down.
+//!   [`WireControl`] drives any server that implements the wire contract.
+//! - [`Suite`] runs them and returns a [`Report`]: a table of pass, fail
+//!   (expected and got) and not applicable (with the reason).
+//!
+//! ```no_run
+//! use conformance::{HttpClient, Protocol, Suite, Technique, WireControl};
+//!
+//! # async fn run() {
+//! let http = HttpClient::new("http://127.0.0.1:8080", Protocol::Http1);
+//! let control = WireControl::new(http.clone());
+//! let sse = Technique::Sse.client(http.clone());
+//! let stream = Technique::Stream.client(http);
+//! let report = Suite::new(&control).transport(&sse).transport(&stream).run().await.unwrap();
+//! println!("{}", report.table());
+//! assert_eq!(report.failures(), 0);
+//! # }
+//! ```
+//!
+//! `README.md` beside this crate shows how to put a custom transport under
+//! test, step by step.
 
 pub mod clients;
+pub mod control;
 pub mod http;
 pub mod received;
+pub mod runner;
+pub mod scenario;
+pub mod scenarios;
 pub mod sse;
 pub mod transport;
 
 pub use clients::{Technique, WireClient};
+pub use control::{ChannelState, Control, ControlError, ServerLimits, WireControl};
 pub use http::{HttpClient, Protocol};
 pub use received::{Received, ReceivedEvent, ReceivedSignal, SignalKind};
+pub use runner::{Report, Row, Suite};
+pub use scenario::{Context, Outcome, Scenario};
 pub use transport::{OpenError, Session, SessionError, Shape, StartAt, Transport};

@@ -16,7 +16,7 @@
 //!     vec![
 //!         SseItem::Event { last_event_id: "7".into(), event_type: "message".into(), data: "a\nb".into() },
 //!         SseItem::Comment(" ping".into()),
-//!         SseItem::Empty { last_event_id: "7".into() },
+//!         SseItem::Empty { last_event_id: "7".into(), id_field: false },
 //!     ]
 //! );
 //! ```
@@ -33,11 +33,13 @@ pub enum SseItem {
         /// The data, lines joined by LF.
         data: String,
     },
-    /// A blank line that dispatched nothing (no data); the last event id may
-    /// have changed, as an `id:` line alone does.
+    /// A blank line that dispatched nothing (no data).
     Empty {
         /// The last event id after the blank line.
         last_event_id: String,
+        /// Whether an `id` field came since the previous blank line: an
+        /// `id:` line alone states a position.
+        id_field: bool,
     },
     /// A comment line, without its leading colon.
     Comment(String),
@@ -53,6 +55,7 @@ pub struct Parser {
     event_type: String,
     last_event_id_buffer: String,
     last_event_id: String,
+    id_field: bool,
     retry: Option<u64>,
 }
 
@@ -130,7 +133,10 @@ impl Parser {
                 self.data.push_str(value);
                 self.data.push('\n');
             }
-            "id" if !value.contains('\0') => self.last_event_id_buffer = value.to_owned(),
+            "id" if !value.contains('\0') => {
+                self.last_event_id_buffer = value.to_owned();
+                self.id_field = true;
+            }
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 self.retry = value.parse().ok();
             }
@@ -140,10 +146,12 @@ impl Parser {
 
     fn dispatch(&mut self, out: &mut Vec<SseItem>) {
         self.last_event_id = self.last_event_id_buffer.clone();
+        let id_field = std::mem::take(&mut self.id_field);
         if self.data.is_empty() {
             self.event_type.clear();
             out.push(SseItem::Empty {
                 last_event_id: self.last_event_id.clone(),
+                id_field,
             });
             return;
         }
@@ -202,7 +210,8 @@ mod tests {
         assert_eq!(
             events(b"\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\n"),
             vec![SseItem::Empty {
-                last_event_id: String::new()
+                last_event_id: String::new(),
+                id_field: false,
             }]
         );
     }
@@ -247,9 +256,20 @@ mod tests {
         assert_eq!(
             items,
             vec![SseItem::Empty {
-                last_event_id: "5".into()
+                last_event_id: "5".into(),
+                id_field: true,
             }]
         );
         assert_eq!(parser.last_event_id(), "5");
+        assert_eq!(
+            parser.feed(b":\n\n"),
+            vec![
+                SseItem::Comment(String::new()),
+                SseItem::Empty {
+                    last_event_id: "5".into(),
+                    id_field: false,
+                }
+            ]
+        );
     }
 }

@@ -74,6 +74,12 @@ pub trait Session: Send {
     /// the default does nothing, which simply never reads (the suite just
     /// stops calling [`Session::next`]).
     fn pause(&mut self) {}
+
+    /// The response headers, for transports carried by one HTTP response;
+    /// `None` where there are none to check.
+    fn headers(&self) -> Option<&http::HeaderMap> {
+        None
+    }
 }
 
 /// Why a subscription could not be opened.

@@ -34,6 +34,9 @@ use tokio::net::TcpListener;
 
 use crate::Push;
 
+/// The most concurrent HTTP/2 streams (held subscriptions) per connection.
+pub const MAX_CONCURRENT_STREAMS: u32 = 1024;
+
 /// Serves `service` on `listener`; configure, then await
 /// [`Serve::with_graceful_shutdown`] or [`Serve::run`].
 pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
@@ -103,7 +106,13 @@ where
             push,
             drain_deadline,
         } = self;
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // Each subscription holds a stream, and one client may multiplex
+        // many over one connection; hyper's default of 200 is for requests
+        // that finish.
+        builder
+            .http2()
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
         let graceful = GracefulShutdown::new();
         let mut signal = std::pin::pin!(signal);
         loop {

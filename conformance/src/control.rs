@@ -1,0 +1,217 @@
+//! How the suite drives the server side: publish, close, describe, and (when
+//! the server is in the same process) shut down.
+
+use std::fmt;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::Method;
+
+use crate::http::HttpClient;
+
+/// A channel's state and limits, as `GET /channels/{name}` reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelState {
+    /// The head id.
+    pub cursor: String,
+    /// Open subscriptions.
+    pub subscribers: u64,
+    /// Bytes queued for subscribers now.
+    pub buffered_bytes: u64,
+    /// The server's limits.
+    pub limits: ServerLimits,
+}
+
+/// The limits a server reports in its channel info.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Events retained per channel.
+    pub history_events: u64,
+    /// Bytes retained per channel.
+    pub history_bytes: u64,
+    /// Bytes held per subscriber beyond the history before it is lagged.
+    pub subscriber_buffer_bytes: u64,
+    /// Heartbeat interval.
+    pub heartbeat_ms: u64,
+    /// Longest long-poll hold.
+    pub long_poll_max_ms: u64,
+    /// Largest event.
+    pub max_event_bytes: u64,
+}
+
+/// The server side of the suite. [`WireControl`] implements it over the wire
+/// contract's HTTP API; implement it yourself for a server that publishes
+/// some other way.
+pub trait Control: Send + Sync {
+    /// Publishes `data` (text when `binary` is false) to `channel` with an
+    /// optional event name; returns the event's id.
+    fn publish<'a>(
+        &'a self,
+        channel: &'a str,
+        event: Option<&'a str>,
+        data: &'a [u8],
+        binary: bool,
+    ) -> BoxFuture<'a, Result<String, ControlError>>;
+
+    /// Closes `channel`: its subscribers get the closed signal.
+    fn close<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Result<(), ControlError>>;
+
+    /// Describes `channel`.
+    fn describe<'a>(
+        &'a self,
+        channel: &'a str,
+    ) -> BoxFuture<'a, Result<ChannelState, ControlError>>;
+
+    /// Starts a graceful shutdown of the server, if this control can (a
+    /// server in the same process). `None` marks the shutdown scenario not
+    /// applicable. Called once, after every other scenario.
+    fn shutdown(&self) -> Option<BoxFuture<'_, ()>> {
+        None
+    }
+}
+
+/// A control request that failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlError(pub String);
+
+impl fmt::Display for ControlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+/// [`Control`] over the wire contract: `POST`, `DELETE` and
+/// `GET /channels/{name}`.
+#[derive(Clone, Debug)]
+pub struct WireControl {
+    http: HttpClient,
+}
+
+impl WireControl {
+    /// Controls the server `http` talks to.
+    pub fn new(http: HttpClient) -> Self {
+        WireControl { http }
+    }
+}
+
+fn field(value: &serde_json::Value, path: &[&str]) -> Result<u64, ControlError> {
+    let mut current = value;
+    for key in path {
+        current = &current[*key];
+    }
+    current
+        .as_u64()
+        .ok_or_else(|| ControlError(format!("channel info lacks {}: {value}", path.join("."))))
+}
+
+/// Parses the wire contract's channel info.
+///
+/// # Errors
+///
+/// A [`ControlError`] naming the missing field.
+pub fn parse_channel_info(value: &serde_json::Value) -> Result<ChannelState, ControlError> {
+    Ok(ChannelState {
+        cursor: value["cursor"]
+            .as_str()
+            .ok_or_else(|| ControlError(format!("channel info lacks cursor: {value}")))?
+            .to_owned(),
+        subscribers: field(value, &["subscribers"])?,
+        buffered_bytes: field(value, &["buffered_bytes"])?,
+        limits: ServerLimits {
+            history_events: field(value, &["limits", "history_events"])?,
+            history_bytes: field(value, &["limits", "history_bytes"])?,
+            subscriber_buffer_bytes: field(value, &["limits", "subscriber_buffer_bytes"])?,
+            heartbeat_ms: field(value, &["limits", "heartbeat_ms"])?,
+            long_poll_max_ms: field(value, &["limits", "long_poll_max_ms"])?,
+            max_event_bytes: field(value, &["limits", "max_event_bytes"])?,
+        },
+    })
+}
+
+impl Control for WireControl {
+    fn publish<'a>(
+        &'a self,
+        channel: &'a str,
+        event: Option<&'a str>,
+        data: &'a [u8],
+        binary: bool,
+    ) -> BoxFuture<'a, Result<String, ControlError>> {
+        Box::pin(async move {
+            let path = match event {
+                Some(name) => format!("/channels/{channel}?event={}", crate::clients::encode(name)),
+                None => format!("/channels/{channel}"),
+            };
+            let content_type = if binary {
+                "application/octet-stream"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            let answer = self
+                .http
+                .fetch(
+                    Method::POST,
+                    &path,
+                    &[("content-type", content_type)],
+                    Bytes::copy_from_slice(data),
+                )
+                .await
+                .map_err(|e| ControlError(e.to_string()))?;
+            if answer.status != 201 {
+                return Err(ControlError(format!(
+                    "publish to {channel} answered {}: {}",
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body)
+                )));
+            }
+            answer.json()["id"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| ControlError("publish answered no id".into()))
+        })
+    }
+
+    fn close<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Result<(), ControlError>> {
+        Box::pin(async move {
+            let answer = self
+                .http
+                .fetch(
+                    Method::DELETE,
+                    &format!("/channels/{channel}"),
+                    &[],
+                    Bytes::new(),
+                )
+                .await
+                .map_err(|e| ControlError(e.to_string()))?;
+            if answer.status.is_success() {
+                Ok(())
+            } else {
+                Err(ControlError(format!(
+                    "DELETE {channel} answered {}",
+                    answer.status
+                )))
+            }
+        })
+    }
+
+    fn describe<'a>(
+        &'a self,
+        channel: &'a str,
+    ) -> BoxFuture<'a, Result<ChannelState, ControlError>> {
+        Box::pin(async move {
+            let answer = self
+                .http
+                .get(&format!("/channels/{channel}"))
+                .await
+                .map_err(|e| ControlError(e.to_string()))?;
+            if answer.status != 200 {
+                return Err(ControlError(format!(
+                    "GET /channels/{channel} answered {}",
+                    answer.status
+                )));
+            }
+            parse_channel_info(&answer.json())
+        })
+    }
+}

@@ -1,0 +1,268 @@
+//! Runs the scenarios against transports and reports, per scenario per
+//! transport: pass, fail (expected and got), or not applicable (why).
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::join_all;
+
+use crate::control::{Control, ControlError};
+use crate::scenario::{Context, Outcome, Scenario};
+use crate::scenarios::{run_shutdown, SCENARIOS, SHUTDOWN};
+use crate::transport::Transport;
+
+/// How long one scenario may take before it fails.
+pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The suite, set up for one run.
+pub struct Suite<'a> {
+    control: &'a dyn Control,
+    transports: Vec<&'a dyn Transport>,
+    only: Option<Vec<String>>,
+}
+
+/// One line of the report.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The scenario's name.
+    pub scenario: &'static str,
+    /// The contract point it checks.
+    pub point: u8,
+    /// The transport's name.
+    pub transport: String,
+    /// What it concluded.
+    pub outcome: Outcome,
+}
+
+/// What a run found.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Every scenario for every transport, in order.
+    pub rows: Vec<Row>,
+}
+
+impl<'a> Suite<'a> {
+    /// A suite that drives the server through `control`.
+    pub fn new(control: &'a dyn Control) -> Self {
+        Suite {
+            control,
+            transports: Vec::new(),
+            only: None,
+        }
+    }
+
+    /// Adds a transport under test. Names must be unique within a run.
+    pub fn transport(mut self, transport: &'a dyn Transport) -> Self {
+        self.transports.push(transport);
+        self
+    }
+
+    /// Runs only the scenarios with these names.
+    pub fn only(mut self, names: &[&str]) -> Self {
+        self.only = Some(names.iter().map(|n| (*n).to_owned()).collect());
+        self
+    }
+
+    fn selected(&self, scenario: &Scenario) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|n| n == scenario.name))
+    }
+
+    /// Runs every selected scenario for every transport (transports in
+    /// parallel, scenarios in order), then the shutdown scenario if the
+    /// control supports it.
+    ///
+    /// # Errors
+    ///
+    /// A [`ControlError`] if the server's limits cannot be read
+    /// (`GET /channels/{name}` failing), since every scenario needs them.
+    pub async fn run(&self) -> Result<Report, ControlError> {
+        let run_id = format!(
+            "c{}",
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() % 1_000_000_000)
+                .unwrap_or(0)
+        );
+        let limits = self
+            .control
+            .describe(&format!("{run_id}-limits"))
+            .await?
+            .limits;
+        let contexts: Vec<Context<'_>> = self
+            .transports
+            .iter()
+            .map(|transport| Context {
+                transport: *transport,
+                all: &self.transports,
+                control: self.control,
+                limits,
+                run_id: run_id.clone(),
+            })
+            .collect();
+        let per_transport = contexts.iter().map(|ctx| async move {
+            let mut rows = Vec::new();
+            for scenario in SCENARIOS.iter().filter(|s| self.selected(s)) {
+                let outcome =
+                    match tokio::time::timeout(SCENARIO_TIMEOUT, (scenario.run)(ctx)).await {
+                        Ok(Ok(())) => Outcome::Pass,
+                        Ok(Err(outcome)) => outcome,
+                        Err(_) => Outcome::fail(
+                            format!(
+                                "the scenario finishes within {} s",
+                                SCENARIO_TIMEOUT.as_secs()
+                            ),
+                            "it did not",
+                        ),
+                    };
+                rows.push(Row {
+                    scenario: scenario.name,
+                    point: scenario.point,
+                    transport: ctx.transport.name(),
+                    outcome,
+                });
+            }
+            rows
+        });
+        let mut report = Report::default();
+        for rows in join_all(per_transport).await {
+            report.rows.extend(rows);
+        }
+        if self.selected(&SHUTDOWN) {
+            let outcomes = tokio::time::timeout(SCENARIO_TIMEOUT, run_shutdown(&contexts)).await;
+            for (i, ctx) in contexts.iter().enumerate() {
+                let outcome = match &outcomes {
+                    Ok(Some(outcomes)) => outcomes[i].clone(),
+                    Ok(None) => Outcome::not_applicable(
+                        "the server cannot be shut down from here (checking a server by URL)",
+                    ),
+                    Err(_) => Outcome::fail("shutdown finishes within 120 s", "it did not"),
+                };
+                report.rows.push(Row {
+                    scenario: SHUTDOWN.name,
+                    point: SHUTDOWN.point,
+                    transport: ctx.transport.name(),
+                    outcome,
+                });
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl Report {
+    /// How many scenario runs failed.
+    pub fn failures(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|row| matches!(row.outcome, Outcome::Fail { .. }))
+            .count()
+    }
+
+    /// How many passed.
+    pub fn passes(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|row| row.outcome == Outcome::Pass)
+            .count()
+    }
+
+    /// The outcome of `scenario` for `transport`.
+    pub fn outcome(&self, scenario: &str, transport: &str) -> Option<&Outcome> {
+        self.rows
+            .iter()
+            .find(|row| row.scenario == scenario && row.transport == transport)
+            .map(|row| &row.outcome)
+    }
+
+    /// The names of the scenarios that failed for `transport`.
+    pub fn failed_scenarios(&self, transport: &str) -> Vec<&'static str> {
+        self.rows
+            .iter()
+            .filter(|row| row.transport == transport && matches!(row.outcome, Outcome::Fail { .. }))
+            .map(|row| row.scenario)
+            .collect()
+    }
+
+    /// A table (scenario by transport) followed by every failure's details
+    /// and every reason for "not applicable", and a closing count line.
+    pub fn table(&self) -> String {
+        let mut transports: Vec<&str> = Vec::new();
+        let mut scenarios: Vec<(&str, u8)> = Vec::new();
+        for row in &self.rows {
+            if !transports.contains(&row.transport.as_str()) {
+                transports.push(&row.transport);
+            }
+            if !scenarios.iter().any(|(name, _)| *name == row.scenario) {
+                scenarios.push((row.scenario, row.point));
+            }
+        }
+        let name_width = scenarios
+            .iter()
+            .map(|(n, _)| n.len())
+            .max()
+            .unwrap_or(8)
+            .max(8)
+            + 6;
+        let column = transports.iter().map(|t| t.len()).max().unwrap_or(4).max(4) + 2;
+        let mut out = String::new();
+        let _ = write!(out, "{:<name_width$}", "scenario (point)");
+        for transport in &transports {
+            let _ = write!(out, "{transport:<column$}");
+        }
+        out.push('\n');
+        for (scenario, point) in &scenarios {
+            let _ = write!(out, "{:<name_width$}", format!("{scenario} ({point})"));
+            for transport in &transports {
+                let mark = match self.outcome(scenario, transport) {
+                    Some(Outcome::Pass) => "pass",
+                    Some(Outcome::Fail { .. }) => "FAIL",
+                    Some(Outcome::NotApplicable(_)) => "n/a",
+                    None => "-",
+                };
+                let _ = write!(out, "{mark:<column$}");
+            }
+            out.push('\n');
+        }
+        let failures: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Fail { .. }))
+            .collect();
+        if !failures.is_empty() {
+            out.push_str("\nfailures:\n");
+            for row in failures {
+                if let Outcome::Fail { expected, got } = &row.outcome {
+                    let _ = writeln!(
+                        out,
+                        "  {} on {} (point {}):\n    expected: {expected}\n    got:      {got}",
+                        row.scenario, row.transport, row.point
+                    );
+                }
+            }
+        }
+        let mut reasons: Vec<(String, &str)> = Vec::new();
+        for row in &self.rows {
+            if let Outcome::NotApplicable(reason) = &row.outcome {
+                let key = format!("{} on {}", row.scenario, row.transport);
+                reasons.push((key, reason));
+            }
+        }
+        if !reasons.is_empty() {
+            out.push_str("\nnot applicable:\n");
+            for (key, reason) in reasons {
+                let _ = writeln!(out, "  {key}: {reason}");
+            }
+        }
+        let skipped = self.rows.len() - self.passes() - self.failures();
+        let _ = writeln!(
+            out,
+            "\n{} passed, {} failed, {} skipped",
+            self.passes(),
+            self.failures(),
+            skipped
+        );
+        out
+    }
+}

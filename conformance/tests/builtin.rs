@@ -1,0 +1,96 @@
+//! The whole suite against every built-in technique served by push-tower,
+//! over real loopback sockets, on HTTP/1.1 and on HTTP/2 (h2c).
+
+use std::time::Duration;
+
+use conformance::{
+    ChannelState, Control, ControlError, HttpClient, Protocol, Suite, Technique, Transport,
+    WireClient, WireControl,
+};
+use futures_util::future::BoxFuture;
+use push_core::{Hub, HubConfig, Limits};
+use push_tower::{serve, Config, Push};
+
+/// The wire contract's control, plus shutdown: the server is in this process.
+struct InProcess {
+    wire: WireControl,
+    push: Push,
+}
+
+impl Control for InProcess {
+    fn publish<'a>(
+        &'a self,
+        channel: &'a str,
+        event: Option<&'a str>,
+        data: &'a [u8],
+        binary: bool,
+    ) -> BoxFuture<'a, Result<String, ControlError>> {
+        self.wire.publish(channel, event, data, binary)
+    }
+
+    fn close<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Result<(), ControlError>> {
+        self.wire.close(channel)
+    }
+
+    fn describe<'a>(
+        &'a self,
+        channel: &'a str,
+    ) -> BoxFuture<'a, Result<ChannelState, ControlError>> {
+        self.wire.describe(channel)
+    }
+
+    fn shutdown(&self) -> Option<BoxFuture<'_, ()>> {
+        Some(Box::pin(async move { self.push.shutdown() }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_builtin_technique_passes_on_http1_and_h2c() {
+    let limits = Limits {
+        history_events: 20,
+        history_bytes: 4 << 20,
+        subscriber_buffer_bytes: 2 << 20,
+        heartbeat: Duration::from_millis(300),
+        long_poll_max: Duration::from_secs(2),
+        max_event_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let push = Push::new(
+        Hub::new(HubConfig {
+            limits,
+            max_channels: 10_000,
+        }),
+        Config::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(listener, push.router()).with_push(push.clone()).run());
+
+    let control = InProcess {
+        wire: WireControl::new(HttpClient::new(&base, Protocol::Http1)),
+        push,
+    };
+    let clients: Vec<WireClient> = [Protocol::Http1, Protocol::H2c]
+        .into_iter()
+        .flat_map(|protocol| {
+            let http = HttpClient::new(&base, protocol);
+            Technique::ALL.into_iter().map(move |t| {
+                t.client(http.clone())
+                    .long_poll_timeout(Duration::from_secs(1))
+            })
+        })
+        .collect();
+    let mut suite = Suite::new(&control);
+    for client in &clients {
+        suite = suite.transport(client as &dyn Transport);
+    }
+    let report = suite.run().await.unwrap();
+    println!("{}", report.table());
+    assert_eq!(report.failures(), 0, "{}", report.table());
+    // Every scenario ran for every transport, shutdown included.
+    assert_eq!(
+        report.rows.len(),
+        (conformance::scenarios::SCENARIOS.len() + 1) * clients.len()
+    );
+    assert!(report.passes() > report.rows.len() / 2);
+}
