@@ -53,6 +53,7 @@ pub mod id;
 pub mod memory;
 pub mod signal;
 pub mod start;
+mod sync;
 pub mod wire;
 
 pub use channel::{Channel, ChannelInfo, Limits, Lookup, Subscription};

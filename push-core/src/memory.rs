@@ -30,7 +30,6 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -43,6 +42,7 @@ use crate::event::{Event, Message};
 use crate::id::{CursorRelation, Epoch, EventId};
 use crate::signal::{Item, Signal};
 use crate::start::Start;
+use crate::sync::{Arc, Mutex, MutexGuard};
 
 /// What one event counts for in the history and subscriber bounds, beyond
 /// its data and name: a fair share of the log entry and the event's
@@ -410,6 +410,28 @@ impl State {
         }
     }
 
+    /// Keys of dropped subscribers stay in `waiting` until the next publish,
+    /// and a new subscriber may reuse such a key and list it again; so on a
+    /// quiet channel that subscribers keep joining, waiting on and leaving,
+    /// the list would grow without bound. Rebuilding it from the slots once
+    /// it is twice the slab's size keeps it bounded, at amortized O(1).
+    fn compact_waiting(&mut self) {
+        if self.waiting.len() > 2 * self.subscribers.capacity() + 16 {
+            let State {
+                waiting,
+                subscribers,
+                ..
+            } = self;
+            waiting.clear();
+            waiting.extend(
+                subscribers
+                    .iter()
+                    .filter(|(_, slot)| slot.waiting)
+                    .map(|(key, _)| key),
+            );
+        }
+    }
+
     fn take_wakers(&mut self, into: &mut Vec<Waker>) {
         for key in self.waiting.drain(..) {
             if let Some(slot) = self.subscribers.get_mut(key) {
@@ -499,6 +521,7 @@ impl MemorySubscription {
                 if !slot.waiting {
                     slot.waiting = true;
                     state.waiting.push(key);
+                    state.compact_waiting();
                 }
                 return Poll::Pending;
             }

@@ -1,0 +1,105 @@
+//! `conformance`: checks a running server that implements the wire contract.
+//!
+//! ```text
+//! cargo run -p conformance -- --url http://127.0.0.1:8080 [--technique sse,stream] [--protocol http1,h2c]
+//! ```
+//!
+//! It learns the server's limits from `GET /channels/{name}`, runs every
+//! scenario for every technique asked for, prints a table, and exits with 1
+//! if any scenario failed (2 if the server could not be reached).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use conformance::{HttpClient, Protocol, Suite, Technique, Transport, WireClient, WireControl};
+
+/// Check a running push server against the semantics contract.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// The server's base URL (a path prefix may follow).
+    #[arg(long)]
+    url: String,
+    /// Techniques to check, comma-separated: poll, longpoll, sse, stream.
+    #[arg(long, value_delimiter = ',', default_values_t = ["poll".to_string(), "longpoll".into(), "sse".into(), "stream".into()])]
+    technique: Vec<String>,
+    /// Protocols to check, comma-separated: http1, h2c.
+    #[arg(long, value_delimiter = ',', default_values_t = ["http1".to_string(), "h2c".into()])]
+    protocol: Vec<String>,
+    /// Run only these scenarios (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// The long-poll `timeout` the client asks for, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    long_poll_timeout: f64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut techniques = Vec::new();
+    for name in &args.technique {
+        match Technique::from_name(name) {
+            Some(technique) => techniques.push(technique),
+            None => {
+                eprintln!(
+                    "conformance: unknown technique {name:?}; use poll, longpoll, sse or stream"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut protocols = Vec::new();
+    for name in &args.protocol {
+        match name.as_str() {
+            "http1" => protocols.push(Protocol::Http1),
+            "h2c" => protocols.push(Protocol::H2c),
+            other => {
+                eprintln!("conformance: unknown protocol {other:?}; use http1 or h2c");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if !(args.long_poll_timeout.is_finite() && args.long_poll_timeout > 0.0) {
+        eprintln!("conformance: --long-poll-timeout must be a positive number of seconds");
+        return ExitCode::from(2);
+    }
+    let control = WireControl::new(HttpClient::new(&args.url, Protocol::Http1));
+    let clients: Vec<WireClient> = protocols
+        .iter()
+        .flat_map(|&protocol| {
+            let http = HttpClient::new(&args.url, protocol);
+            let timeout = Duration::from_secs_f64(args.long_poll_timeout);
+            techniques
+                .iter()
+                .map(move |t| t.client(http.clone()).long_poll_timeout(timeout))
+        })
+        .collect();
+    let mut suite = Suite::new(&control);
+    for client in &clients {
+        suite = suite.transport(client as &dyn Transport);
+    }
+    let only: Vec<&str> = args.only.iter().map(String::as_str).collect();
+    if !only.is_empty() {
+        suite = suite.only(&only);
+    }
+    println!("checking {} ({} transports)", args.url, clients.len());
+    match suite.run().await {
+        Ok(report) => {
+            print!("{}", report.table());
+            if report.failures() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!(
+                "conformance: cannot read the server's limits from GET /channels/{{name}} at {}: {error}",
+                args.url
+            );
+            ExitCode::from(2)
+        }
+    }
+}
