@@ -26,8 +26,10 @@
 //! # }
 //! ```
 //!
-//! `README.md` beside this crate shows how to put a custom transport under
-//! test, step by step.
+//! The guide below (the crate's `README.md`) shows how to put a custom
+//! transport under test, step by step.
+//!
+#![doc = include_str!("../README.md")]
 
 pub mod clients;
 pub mod control;

@@ -258,7 +258,7 @@ impl Report {
         let skipped = self.rows.len() - self.passes() - self.failures();
         let _ = writeln!(
             out,
-            "\n{} passed, {} failed, {} skipped",
+            "\ntotals: pass {}, fail {}, not applicable {}",
             self.passes(),
             self.failures(),
             skipped

@@ -38,10 +38,8 @@
 //! # Ok::<(), push_core::Error>(())
 //! # }).unwrap();
 //! ```
-#![doc = ""]
-#![doc = "# The protocol"]
-#![doc = ""]
-#![doc = "`PROTOCOL.md` in the repository documents the wire contract that these types encode."]
+//!
+//! The wire protocol these types encode is documented in [`protocol`].
 
 pub mod channel;
 pub mod delivery;
@@ -55,6 +53,12 @@ pub mod signal;
 pub mod start;
 mod sync;
 pub mod wire;
+
+/// The wire protocol, as a client author needs it (the repository's
+/// `PROTOCOL.md`).
+pub mod protocol {
+    #![doc = include_str!("../../PROTOCOL.md")]
+}
 
 pub use channel::{Channel, ChannelInfo, Limits, Lookup, Subscription};
 pub use delivery::Delivery;

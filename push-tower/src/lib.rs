@@ -85,4 +85,40 @@ impl Push {
     pub fn publish(&self) -> publish::PublishService {
         publish::PublishService::new(self.clone())
     }
+
+    /// Answers `request` with a stream of `channel` framed by your own
+    /// byte-oriented `delivery`, with everything the built-in streams do:
+    /// the start position from `Last-Event-ID`, `?after=` or
+    /// `?from=earliest`; errors answered as JSON before the stream starts;
+    /// the shared heartbeat tick; the shutdown signal; the proxy-safe
+    /// headers; and queued events gathered into few writes.
+    ///
+    /// This is how a custom transport over plain HTTP (`multipart/mixed`,
+    /// say) gets the built-in semantics; the conformance crate's
+    /// `multipart` example is one.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use push_core::delivery::Ndjson;
+    /// use push_core::{Hub, HubConfig};
+    /// use push_tower::{Config, Push};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let push = Push::new(Hub::new(HubConfig::default()), Config::default());
+    /// let request = http::Request::get("/anything").body(()).unwrap();
+    /// let response = push.stream_with("news", &request, Arc::new(Ndjson)).await.unwrap();
+    /// assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    /// # });
+    /// ```
+    pub fn stream_with<B>(
+        &self,
+        channel: &str,
+        request: &http::Request<B>,
+        delivery: std::sync::Arc<dyn push_core::Delivery<Frame = bytes::Bytes>>,
+    ) -> ResponseFuture {
+        match request::channel_name(channel) {
+            Ok(channel) => sse::stream_response(self, &channel, request, delivery),
+            Err(error) => ResponseFuture::error(error),
+        }
+    }
 }
