@@ -276,7 +276,7 @@ impl Control for InProcess {
 
 /// Serves the app on a loopback port and runs the whole suite against the
 /// multipart transport.
-pub async fn run() -> Report {
+pub(crate) async fn run() -> Report {
     let limits = Limits {
         history_events: 20,
         history_bytes: 4 << 20,
