@@ -82,6 +82,10 @@ struct State {
     closed: bool,
     /// Set when a hub evicts the channel; handles still held go back to the hub.
     retired: bool,
+    /// Subscribers with a lag waker; the eviction scan is skipped when none.
+    lag_watchers: usize,
+    /// Lag wakers due, woken once the lock is released.
+    lagged: Vec<Waker>,
 }
 
 struct Entry {
@@ -96,6 +100,8 @@ struct Slot {
     waiting: bool,
     /// End offset of the last event taken: how far the subscriber has read.
     taken_offset: u64,
+    /// Woken once when an event this subscriber has not taken is dropped.
+    lag_waker: Option<Waker>,
 }
 
 /// An operation refused because a hub evicted the channel meanwhile.
@@ -136,6 +142,8 @@ impl MemoryChannel {
                     waiting: Vec::new(),
                     closed: false,
                     retired: false,
+                    lag_watchers: 0,
+                    lagged: Vec::new(),
                 }),
                 wake_scratch: Mutex::new(Vec::new()),
             }),
@@ -185,6 +193,7 @@ impl MemoryChannel {
             state.history_bytes += cost;
             state.trim(limits, now);
             state.take_wakers(&mut scratch);
+            scratch.append(&mut state.lagged);
             id
         };
         scratch.drain(..).for_each(Waker::wake);
@@ -195,41 +204,10 @@ impl MemoryChannel {
         &self,
         start: Start,
     ) -> Result<Result<MemorySubscription, Error>, Retired> {
-        let limits = &self.shared.limits;
         let mut state = self.shared.lock();
-        if state.retired {
-            return Err(Retired);
-        }
-        state.trim_by_age(limits);
-        let head = EventId::new(state.epoch, state.head_seq);
-        let before_history = EventId::new(state.epoch, state.history_start - 1);
-        let (position, gap, next_seq) = match start {
-            Start::Now => (head, None, state.head_seq + 1),
-            Start::Earliest => (before_history, None, state.history_start),
-            Start::After(cursor) => match cursor.relation_to(head) {
-                CursorRelation::BeyondHead => return Ok(Err(Error::CursorAhead { cursor, head })),
-                CursorRelation::Within if cursor.seq() + 1 >= state.history_start => {
-                    (cursor, None, cursor.seq() + 1)
-                }
-                CursorRelation::Within | CursorRelation::OtherIncarnation => {
-                    (cursor, Some(before_history), state.history_start)
-                }
-            },
-        };
-        let taken_offset = state.offset_before(next_seq);
-        let key = state.subscribers.insert(Slot {
-            waker: None,
-            waiting: false,
-            taken_offset,
-        });
-        Ok(Ok(MemorySubscription {
-            shared: Arc::clone(&self.shared),
-            key,
-            epoch: state.epoch,
-            next_seq,
-            pending: [Some(Signal::Position(position)), gap.map(Signal::Gap)],
-            done: false,
-        }))
+        let result = state.subscribe_locked(start, &self.shared);
+        Shared::release(state);
+        result
     }
 
     pub(crate) fn close_now(&self) {
@@ -248,44 +226,16 @@ impl MemoryChannel {
     pub(crate) fn try_describe(&self) -> Result<ChannelInfo, Retired> {
         let limits = self.shared.limits;
         let mut state = self.shared.lock();
-        if state.retired {
-            return Err(Retired);
-        }
-        state.trim_by_age(&limits);
-        let bound = limits.subscriber_buffer_bytes as u64;
-        let buffered_bytes = state
-            .subscribers
-            .iter()
-            .map(|(_, slot)| (state.published_bytes - slot.taken_offset).min(bound))
-            .sum();
-        let retained = (state.head_seq + 1 - state.history_start) as usize;
-        Ok(ChannelInfo {
-            head: EventId::new(state.epoch, state.head_seq),
-            earliest: (retained > 0).then(|| EventId::new(state.epoch, state.history_start)),
-            retained,
-            subscribers: state.subscribers.len(),
-            buffered_bytes,
-            limits,
-        })
+        let result = state.describe_locked(limits);
+        Shared::release(state);
+        result
     }
 
     pub(crate) fn try_lookup(&self, id: EventId) -> Result<Lookup, Retired> {
         let mut state = self.shared.lock();
-        if state.retired {
-            return Err(Retired);
-        }
-        state.trim_by_age(&self.shared.limits);
-        let head = EventId::new(state.epoch, state.head_seq);
-        Ok(match id.relation_to(head) {
-            CursorRelation::OtherIncarnation => Lookup::Gone,
-            CursorRelation::BeyondHead => Lookup::NotPublished,
-            CursorRelation::Within if id.seq() == 0 => Lookup::NotPublished,
-            CursorRelation::Within if id.seq() < state.history_start => Lookup::Gone,
-            CursorRelation::Within => {
-                let index = (id.seq() - state.front_seq()) as usize;
-                Lookup::Found(state.log[index].event.clone())
-            }
-        })
+        let result = state.lookup_locked(id, &self.shared.limits);
+        Shared::release(state);
+        result
     }
 
     /// Whether the channel was closed.
@@ -297,12 +247,9 @@ impl MemoryChannel {
     /// and no retained event. Returns whether it did.
     pub(crate) fn retire_if_idle(&self) -> bool {
         let mut state = self.shared.lock();
-        state.trim_by_age(&self.shared.limits);
-        let idle = state.subscribers.is_empty() && state.history_start > state.head_seq;
-        if idle {
-            state.retired = true;
-        }
-        idle
+        let result = state.retire_locked(&self.shared.limits);
+        Shared::release(state);
+        result
     }
 
     pub(crate) fn same_as(&self, other: &MemoryChannel) -> bool {
@@ -317,6 +264,16 @@ impl Shared {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Unlocks, then wakes the lag wakers that came due under the lock.
+    fn release(mut state: MutexGuard<'_, State>) {
+        if state.lagged.is_empty() {
+            return;
+        }
+        let lagged = std::mem::take(&mut state.lagged);
+        drop(state);
+        lagged.into_iter().for_each(Waker::wake);
     }
 
     fn scratch(&self) -> ScratchWakers<'_> {
@@ -353,6 +310,96 @@ impl std::ops::DerefMut for ScratchWakers<'_> {
 }
 
 impl State {
+    fn subscribe_locked(
+        &mut self,
+        start: Start,
+        shared: &Arc<Shared>,
+    ) -> Result<Result<MemorySubscription, Error>, Retired> {
+        if self.retired {
+            return Err(Retired);
+        }
+        self.trim_by_age(&shared.limits);
+        let head = EventId::new(self.epoch, self.head_seq);
+        let before_history = EventId::new(self.epoch, self.history_start - 1);
+        let (position, gap, next_seq) = match start {
+            Start::Now => (head, None, self.head_seq + 1),
+            Start::Earliest => (before_history, None, self.history_start),
+            Start::After(cursor) => match cursor.relation_to(head) {
+                CursorRelation::BeyondHead => return Ok(Err(Error::CursorAhead { cursor, head })),
+                CursorRelation::Within if cursor.seq() + 1 >= self.history_start => {
+                    (cursor, None, cursor.seq() + 1)
+                }
+                CursorRelation::Within | CursorRelation::OtherIncarnation => {
+                    (cursor, Some(before_history), self.history_start)
+                }
+            },
+        };
+        let taken_offset = self.offset_before(next_seq);
+        let key = self.subscribers.insert(Slot {
+            waker: None,
+            waiting: false,
+            taken_offset,
+            lag_waker: None,
+        });
+        Ok(Ok(MemorySubscription {
+            shared: Arc::clone(shared),
+            key,
+            epoch: self.epoch,
+            next_seq,
+            pending: [Some(Signal::Position(position)), gap.map(Signal::Gap)],
+            done: false,
+        }))
+    }
+
+    fn describe_locked(&mut self, limits: Limits) -> Result<ChannelInfo, Retired> {
+        if self.retired {
+            return Err(Retired);
+        }
+        self.trim_by_age(&limits);
+        let bound = limits.subscriber_buffer_bytes as u64;
+        let buffered_bytes = self
+            .subscribers
+            .iter()
+            .map(|(_, slot)| (self.published_bytes - slot.taken_offset).min(bound))
+            .sum();
+        let retained = (self.head_seq + 1 - self.history_start) as usize;
+        Ok(ChannelInfo {
+            head: EventId::new(self.epoch, self.head_seq),
+            earliest: (retained > 0).then(|| EventId::new(self.epoch, self.history_start)),
+            retained,
+            subscribers: self.subscribers.len(),
+            buffered_bytes,
+            limits,
+        })
+    }
+
+    fn lookup_locked(&mut self, id: EventId, limits: &Limits) -> Result<Lookup, Retired> {
+        if self.retired {
+            return Err(Retired);
+        }
+        self.trim_by_age(limits);
+        let head = EventId::new(self.epoch, self.head_seq);
+        Ok(match id.relation_to(head) {
+            CursorRelation::OtherIncarnation => Lookup::Gone,
+            CursorRelation::BeyondHead => Lookup::NotPublished,
+            CursorRelation::Within if id.seq() == 0 => Lookup::NotPublished,
+            CursorRelation::Within if id.seq() < self.history_start => Lookup::Gone,
+            CursorRelation::Within => {
+                let index = (id.seq() - self.front_seq()) as usize;
+                Lookup::Found(self.log[index].event.clone())
+            }
+        })
+    }
+
+    fn retire_locked(&mut self, limits: &Limits) -> bool {
+        self.trim_by_age(limits);
+        let idle = self.subscribers.is_empty() && self.history_start > self.head_seq;
+        if idle {
+            self.retired = true;
+        }
+        idle
+    }
+
     fn front_seq(&self) -> u64 {
         self.head_seq + 1 - self.log.len() as u64
     }
@@ -406,7 +453,23 @@ impl State {
             if needed {
                 break;
             }
+            if self.lag_watchers > 0 {
+                self.notify_lagged(self.log[0].end_offset);
+            }
             self.log.pop_front();
+        }
+    }
+
+    /// Queues the lag wakers of subscribers that had not taken the event
+    /// ending at `end_offset`, which is being dropped.
+    fn notify_lagged(&mut self, end_offset: u64) {
+        for (_, slot) in self.subscribers.iter_mut() {
+            if slot.taken_offset < end_offset {
+                if let Some(waker) = slot.lag_waker.take() {
+                    self.lag_watchers -= 1;
+                    self.lagged.push(waker);
+                }
+            }
         }
     }
 
@@ -460,6 +523,21 @@ impl MemorySubscription {
     /// resume from.
     pub fn cursor(&self) -> EventId {
         EventId::new(self.epoch, self.next_seq - 1)
+    }
+
+    /// Arranges for `waker` to be woken, once, as soon as the channel drops
+    /// an event this subscriber has not taken: the subscription is then
+    /// lagged and says so at its next poll. Unlike a poll's wakeup this fires
+    /// even while nobody polls the subscription, so that a server can
+    /// disconnect a client that stopped reading. The waker is woken after the
+    /// channel's lock is released. Replaces an earlier lag waker.
+    pub fn on_lag(&mut self, waker: Waker) {
+        let mut state = self.shared.lock();
+        let slot = &mut state.subscribers[self.key];
+        let had = slot.lag_waker.replace(waker).is_some();
+        if !had {
+            state.lag_watchers += 1;
+        }
     }
 
     fn poll_items(
@@ -561,12 +639,16 @@ impl Subscription for MemorySubscription {
 impl Drop for MemorySubscription {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
-        state.subscribers.remove(self.key);
+        let slot = state.subscribers.remove(self.key);
+        if slot.lag_waker.is_some() {
+            state.lag_watchers -= 1;
+        }
         if state.subscribers.is_empty() {
             state.waiting.clear();
             let limits = self.shared.limits;
             state.trim(&limits, None);
         }
+        Shared::release(state);
     }
 }
 
@@ -844,6 +926,46 @@ mod tests {
             publish(&channel, &i.to_string());
         }
         assert_eq!(data(&drain(&mut sub)).len(), 500);
+    }
+
+    #[test]
+    fn the_lag_waker_fires_once_when_an_untaken_event_is_dropped() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let channel = MemoryChannel::new(Limits {
+            history_events: 1,
+            ..limits()
+        });
+        let mut stalled = subscribe(&channel, Start::Now);
+        let mut reader = subscribe(&channel, Start::Now);
+        let stalled_count = Arc::new(Count(AtomicUsize::new(0)));
+        let reader_count = Arc::new(Count(AtomicUsize::new(0)));
+        stalled.on_lag(Waker::from(Arc::clone(&stalled_count)));
+        reader.on_lag(Waker::from(Arc::clone(&reader_count)));
+        drain(&mut stalled);
+        // Each event costs 100 + 64 bytes: the 2000-byte bound holds 12.
+        for _ in 0..30 {
+            publish(&channel, &"x".repeat(100));
+            drain(&mut reader);
+        }
+        assert_eq!(stalled_count.0.load(Ordering::SeqCst), 1, "woken once");
+        assert_eq!(
+            reader_count.0.load(Ordering::SeqCst),
+            0,
+            "a reader that keeps up is never lagged"
+        );
+        assert!(matches!(
+            drain(&mut stalled).last(),
+            Some(Item::Signal(Signal::Lagged(_)))
+        ));
+        assert_eq!(channel.shared.lock().lag_watchers, 1);
+        drop(reader);
+        assert_eq!(channel.shared.lock().lag_watchers, 0);
     }
 
     #[test]

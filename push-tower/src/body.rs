@@ -17,6 +17,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use push_core::{Delivery, EventId, Item, MemorySubscription, Signal, Subscription};
 
+use crate::alarm::LagAlarm;
 use crate::signals::{Listener, IDLE_TICKS};
 
 /// The most items taken from a channel at once.
@@ -47,6 +48,8 @@ struct StreamState {
     cursor: Option<EventId>,
     last_activity_tick: u64,
     ended: bool,
+    /// The connection's alarm, told when this stream ends lagged.
+    alarm: Option<LagAlarm>,
 }
 
 impl PushBody {
@@ -80,11 +83,15 @@ impl PushBody {
     /// A streaming body: every item of `subscription` framed by `delivery`,
     /// a heartbeat when idle, and the shutdown signal when the server drains.
     pub(crate) fn stream(
-        subscription: MemorySubscription,
+        mut subscription: MemorySubscription,
         delivery: Arc<dyn Delivery<Frame = Bytes>>,
         listener: Listener,
         max_frame_bytes: usize,
+        alarm: Option<LagAlarm>,
     ) -> Self {
+        if let Some(alarm) = &alarm {
+            subscription.on_lag(alarm.lag_waker());
+        }
         let last_activity_tick = listener.signals().tick();
         PushBody {
             kind: Kind::Stream(Box::new(StreamState {
@@ -97,6 +104,7 @@ impl PushBody {
                 cursor: None,
                 last_activity_tick,
                 ended: false,
+                alarm,
             })),
         }
     }
@@ -119,6 +127,9 @@ impl StreamState {
                         self.delivery.event(event)
                     }
                     Item::Signal(signal) => {
+                        if let (Signal::Lagged(_), Some(alarm)) = (signal, &self.alarm) {
+                            alarm.resolve();
+                        }
                         if signal.is_terminal() {
                             self.ended = true;
                         } else {

@@ -34,6 +34,7 @@
 //!     .nest_service("/push", push.router());
 //! ```
 
+mod alarm;
 pub mod body;
 pub mod long_poll;
 pub mod poll;

@@ -32,6 +32,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+use crate::alarm::LagAlarm;
 use crate::Push;
 
 /// The most concurrent HTTP/2 streams (held subscriptions) per connection.
@@ -45,6 +46,7 @@ pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
         service,
         push: None,
         drain_deadline: Duration::from_secs(10),
+        lag_grace: Duration::from_secs(5),
     }
 }
 
@@ -54,6 +56,7 @@ pub struct Serve<S> {
     service: S,
     push: Option<Push>,
     drain_deadline: Duration,
+    lag_grace: Duration,
 }
 
 impl<S, B> Serve<S>
@@ -81,6 +84,14 @@ where
         self
     }
 
+    /// How long an HTTP/1.1 connection whose stream was lagged by its
+    /// channel gets to deliver the lagged signal before it is dropped as a
+    /// client that stopped reading. Default 5 s.
+    pub fn lag_grace(mut self, grace: Duration) -> Self {
+        self.lag_grace = grace;
+        self
+    }
+
     /// Serves until the process ends.
     ///
     /// # Errors
@@ -105,6 +116,7 @@ where
             service,
             push,
             drain_deadline,
+            lag_grace,
         } = self;
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // Each subscription holds a stream, and one client may multiplex
@@ -129,14 +141,17 @@ where
                     };
                     // Events are small and latency matters more than packing.
                     let _ = stream.set_nodelay(true);
+                    let alarm = LagAlarm::default();
+                    let service = WithAlarm {
+                        inner: service.clone(),
+                        alarm: alarm.clone(),
+                    };
                     let connection = builder.serve_connection_with_upgrades(
                         TokioIo::new(stream),
-                        TowerToHyperService::new(service.clone()),
+                        TowerToHyperService::new(service),
                     );
                     let connection = graceful.watch(connection.into_owned());
-                    tokio::spawn(async move {
-                        let _ = connection.await;
-                    });
+                    tokio::spawn(drive(connection, alarm, lag_grace));
                 }
                 () = &mut signal => break,
             }
@@ -147,6 +162,52 @@ where
         }
         let _ = tokio::time::timeout(drain_deadline, graceful.shutdown()).await;
         Ok(())
+    }
+}
+
+/// Drives one connection; drops it if a lagged stream does not end within
+/// `grace` (see the `alarm` module).
+async fn drive(connection: impl Future, alarm: LagAlarm, grace: Duration) {
+    let mut connection = std::pin::pin!(connection);
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            () = alarm.raised() => {}
+        }
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            () = alarm.cleared() => {}
+            // The client stopped reading: dropping the connection frees it.
+            () = tokio::time::sleep(grace) => return,
+        }
+    }
+}
+
+/// Hands each request its connection's [`LagAlarm`].
+#[derive(Clone)]
+struct WithAlarm<S> {
+    inner: S,
+    alarm: LagAlarm,
+}
+
+impl<S, B> tower_service::Service<Request<B>> for WithAlarm<S>
+where
+    S: tower_service::Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> S::Future {
+        request.extensions_mut().insert(self.alarm.clone());
+        self.inner.call(request)
     }
 }
 

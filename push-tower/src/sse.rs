@@ -46,6 +46,7 @@ use push_core::delivery::{Delivery, Sse};
 use push_core::wire::WireError;
 use push_core::ChannelName;
 
+use crate::alarm::LagAlarm;
 use crate::body::PushBody;
 use crate::request::{self, Query};
 use crate::service::technique_service;
@@ -89,11 +90,16 @@ pub(crate) fn stream_response<B>(
     match subscription {
         Ok(subscription) => {
             let content_type = delivery.content_type();
+            // Only HTTP/1 connections are dropped for one stalled stream.
+            let alarm = (request.version() <= http::Version::HTTP_11)
+                .then(|| request.extensions().get::<LagAlarm>().cloned())
+                .flatten();
             let body = PushBody::stream(
                 subscription,
                 delivery,
                 push.inner.signals.listen(),
                 push.config().max_write_bytes,
+                alarm,
             );
             ResponseFuture::ready(request::stream_response(content_type, body))
         }

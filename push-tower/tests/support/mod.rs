@@ -57,7 +57,8 @@ impl TestServer {
         let (stop, stopped) = oneshot::channel::<()>();
         let server = serve(listener, push.router())
             .with_push(push.clone())
-            .drain_deadline(Duration::from_secs(3));
+            .drain_deadline(Duration::from_secs(3))
+            .lag_grace(Duration::from_millis(500));
         let task = tokio::spawn(async move {
             server
                 .with_graceful_shutdown(async {
