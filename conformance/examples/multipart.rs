@@ -8,9 +8,10 @@
 //!
 //! Server side: a [`Delivery`] that frames each event, signal and heartbeat
 //! as a part, served with `Push::stream_with` beside push-tower's router.
-//! Client side: a [`Transport`] that parses the parts back into
-//! [`Received`] items. The suite drives the server through the wire
-//! contract ([`WireControl`]) and shuts it down at the end.
+//! Client side: a [`Transport`] whose sessions are the crate's
+//! [`BodySession`] with a [`Decoder`] that parses the parts back into
+//! [`Received`] items. The suite drives the server through the wire contract
+//! ([`WireControl`]) and shuts it down at the end.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -18,15 +19,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use conformance::clients::start_request;
+use conformance::clients::{open_response, BodySession, Decoder};
 use conformance::received::decode_json;
 use conformance::{
-    ChannelState, Control, ControlError, HttpClient, OpenError, Protocol, Received, Report,
-    Session, SessionError, Shape, StartAt, Suite, Transport, WireControl,
+    HttpClient, OpenError, Protocol, Received, Report, Session, SessionError, Shape, StartAt,
+    Suite, Transport, WireControl,
 };
 use futures_util::future::BoxFuture;
 use http::{Method, Request, Response};
-use http_body_util::BodyExt;
 use push_core::delivery::{Delivery, Lifecycle};
 use push_core::{envelope, Event, Hub, HubConfig, Limits, Signal};
 use push_tower::{serve, Config, Push, PushBody, ResponseFuture, Router};
@@ -105,7 +105,7 @@ impl tower_service::Service<Request<hyper::body::Incoming>> for App {
     }
 }
 
-/// The client side: parses parts back into items.
+/// The client side: opens the route and decodes its parts.
 struct MultipartClient {
     http: HttpClient,
 }
@@ -125,57 +125,25 @@ impl Transport for MultipartClient {
         start: StartAt,
     ) -> BoxFuture<'a, Result<Box<dyn Session>, OpenError>> {
         Box::pin(async move {
-            let (query, headers) = start_request(&start);
-            let headers: Vec<(&str, &str)> =
-                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            let path = format!("/channels/{channel}/multipart?{query}");
-            let response = self
-                .http
-                .send(Method::GET, &path, &headers, Bytes::new())
-                .await
-                .map_err(|e| OpenError::Failed(e.to_string()))?;
-            if response.status() != 200 {
-                let status = response.status().as_u16();
-                let body = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                let code = serde_json::from_slice::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_owned));
-                return Err(OpenError::Refused { status, code });
-            }
-            let (parts, body) = response.into_parts();
-            Ok(Box::new(MultipartSession {
-                headers: parts.headers,
-                body,
-                buffer: Vec::new(),
-                queue: VecDeque::new(),
-                ended: false,
-            }) as Box<dyn Session>)
+            let path = format!("/channels/{channel}/multipart");
+            let response = open_response(&self.http, &path, &start).await?;
+            Ok(Box::new(BodySession::new(response, PartDecoder::default())) as Box<dyn Session>)
         })
     }
 }
 
-struct MultipartSession {
-    headers: http::HeaderMap,
-    body: hyper::body::Incoming,
+/// Parses parts: a boundary line, header lines, a blank line, and one body
+/// line (the JSON never contains a raw line break).
+#[derive(Default)]
+struct PartDecoder {
     buffer: Vec<u8>,
-    queue: VecDeque<Received>,
-    ended: bool,
 }
 
-impl MultipartSession {
-    /// Parses every complete part in the buffer: a boundary line, header
-    /// lines, a blank line, and one body line.
-    fn parse(&mut self) -> Result<(), SessionError> {
+impl Decoder for PartDecoder {
+    fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<Received>) -> Result<(), SessionError> {
+        self.buffer.extend_from_slice(bytes);
         loop {
-            let text = &self.buffer[..];
-            let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
-            // A part needs its boundary, headers, blank line and body, all
-            // terminated: find the blank line, then the body's end.
+            let lines: Vec<&[u8]> = self.buffer.split(|&b| b == b'\n').collect();
             let Some(blank) = lines.iter().position(|l| *l == b"\r") else {
                 return Ok(());
             };
@@ -189,88 +157,22 @@ impl MultipartSession {
                     String::from_utf8_lossy(boundary)
                 )));
             }
-            let content_type = lines[1..blank]
+            let heartbeat = lines[1..blank]
                 .iter()
-                .filter_map(|l| std::str::from_utf8(l).ok())
-                .find_map(|l| l.trim_end().strip_prefix("Content-Type: "))
-                .unwrap_or("")
-                .to_owned();
+                .any(|line| line.starts_with(b"Content-Type: text/plain"));
             let body = lines[blank + 1]
                 .strip_suffix(b"\r")
                 .unwrap_or(lines[blank + 1]);
-            let item = if content_type == "text/plain" {
+            out.push_back(if heartbeat {
                 Received::Heartbeat
             } else {
                 let value: serde_json::Value = serde_json::from_slice(body)
                     .map_err(|e| SessionError::Malformed(format!("part is not JSON: {e}")))?;
                 decode_json(&value).map_err(|e| SessionError::Malformed(e.to_string()))?
-            };
-            self.queue.push_back(item);
+            });
             let consumed: usize = lines[..blank + 2].iter().map(|l| l.len() + 1).sum();
             self.buffer.drain(..consumed);
         }
-    }
-}
-
-impl Session for MultipartSession {
-    fn next(&mut self) -> BoxFuture<'_, Result<Option<Received>, SessionError>> {
-        Box::pin(async move {
-            loop {
-                if let Some(item) = self.queue.pop_front() {
-                    return Ok(Some(item));
-                }
-                if self.ended {
-                    return Ok(None);
-                }
-                match self.body.frame().await {
-                    None => self.ended = true,
-                    Some(Err(e)) => return Err(SessionError::Broken(e.to_string())),
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            self.buffer.extend_from_slice(&data);
-                            self.parse()?;
-                        }
-                    }
-                }
-            }
-        })
-    }
-
-    fn headers(&self) -> Option<&http::HeaderMap> {
-        Some(&self.headers)
-    }
-}
-
-/// The wire contract's control, plus shutdown of the in-process server.
-struct InProcess {
-    wire: WireControl,
-    push: Push,
-}
-
-impl Control for InProcess {
-    fn publish<'a>(
-        &'a self,
-        channel: &'a str,
-        event: Option<&'a str>,
-        data: &'a [u8],
-        binary: bool,
-    ) -> BoxFuture<'a, Result<String, ControlError>> {
-        self.wire.publish(channel, event, data, binary)
-    }
-
-    fn close<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Result<(), ControlError>> {
-        self.wire.close(channel)
-    }
-
-    fn describe<'a>(
-        &'a self,
-        channel: &'a str,
-    ) -> BoxFuture<'a, Result<ChannelState, ControlError>> {
-        self.wire.describe(channel)
-    }
-
-    fn shutdown(&self) -> Option<BoxFuture<'_, ()>> {
-        Some(Box::pin(async move { self.push.shutdown() }))
     }
 }
 
@@ -304,10 +206,7 @@ pub(crate) async fn run() -> Report {
     tokio::spawn(serve(listener, app).with_push(push.clone()).run());
 
     let http = HttpClient::new(&base, Protocol::Http1);
-    let control = InProcess {
-        wire: WireControl::new(http.clone()),
-        push,
-    };
+    let control = WireControl::new(http.clone()).on_shutdown(move || push.shutdown());
     let multipart = MultipartClient { http: http.clone() };
     // A built-in technique beside it, so that cursors are checked to resume
     // across the two.

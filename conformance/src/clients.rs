@@ -168,54 +168,133 @@ impl WireClient {
         channel: &str,
         start: StartAt,
     ) -> Result<Box<dyn Session>, OpenError> {
-        let (query, headers) = start_request(&start);
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let response = self
-            .http
-            .send(
-                Method::GET,
-                &path(channel, self.technique.name(), &query),
-                &headers,
-                Bytes::new(),
-            )
-            .await
-            .map_err(|e| OpenError::Failed(e.to_string()))?;
-        if response.status() != StatusCode::OK {
-            let status = response.status().as_u16();
-            let body = http_body_util::BodyExt::collect(response.into_body())
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
-            let code = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|c| c.as_str()).map(str::to_owned));
-            return Err(OpenError::Refused { status, code });
-        }
-        let (parts, body) = response.into_parts();
-        let reader = BodyReader::new(body);
+        let path = format!("/channels/{channel}/{}", self.technique.name());
+        let response = open_response(&self.http, &path, &start).await?;
         Ok(match self.technique {
-            Technique::Sse => Box::new(SseSession {
-                reader,
-                headers: parts.headers,
-                parser: Parser::new(),
-                queue: VecDeque::new(),
-            }),
-            _ => Box::new(NdjsonSession {
-                reader,
-                headers: parts.headers,
-                buffer: Vec::new(),
-                queue: VecDeque::new(),
-            }),
+            Technique::Sse => Box::new(BodySession::new(response, SseDecoder::default())),
+            _ => Box::new(BodySession::new(response, NdjsonDecoder::default())),
         })
     }
 }
 
-/// An SSE subscription decoded to [`Received`] items.
-struct SseSession {
+/// Sends `GET path` asking for `start` (the wire contract's query and
+/// `Last-Event-ID`), and returns the response once its status is `200`.
+///
+/// # Errors
+///
+/// [`OpenError::Refused`] with the status and the JSON error code for any
+/// other status; [`OpenError::Failed`] if the exchange fails.
+pub async fn open_response(
+    http: &HttpClient,
+    path: &str,
+    start: &StartAt,
+) -> Result<http::Response<hyper::body::Incoming>, OpenError> {
+    let (query, headers) = start_request(start);
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let path = if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}{separator}{query}")
+    };
+    let response = http
+        .send(Method::GET, &path, &headers, Bytes::new())
+        .await
+        .map_err(|e| OpenError::Failed(e.to_string()))?;
+    if response.status() == StatusCode::OK {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let code = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|c| c.as_str()).map(str::to_owned));
+    Err(OpenError::Refused { status, code })
+}
+
+/// Turns the bytes of one streaming response into [`Received`] items.
+pub trait Decoder: Send {
+    /// Decodes what `bytes` completes, appending the items to `out`.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Malformed`] when the bytes break the framing.
+    fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<Received>) -> Result<(), SessionError>;
+
+    /// Called when the body ends.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Malformed`] when it ended inside a frame.
+    fn finish(&mut self) -> Result<(), SessionError> {
+        Ok(())
+    }
+}
+
+/// A [`Session`] over one streaming HTTP response, decoded by a [`Decoder`]:
+/// all a custom transport over plain HTTP needs beside its decoder.
+pub struct BodySession<D> {
     reader: BodyReader,
     headers: http::HeaderMap,
-    parser: Parser,
+    decoder: D,
     queue: VecDeque<Received>,
+}
+
+impl<D: Decoder> BodySession<D> {
+    /// A session reading `response`'s body with `decoder`.
+    pub fn new(response: http::Response<hyper::body::Incoming>, decoder: D) -> Self {
+        let (parts, body) = response.into_parts();
+        BodySession {
+            reader: BodyReader::new(body),
+            headers: parts.headers,
+            decoder,
+            queue: VecDeque::new(),
+        }
+    }
+}
+
+impl<D: Decoder> Session for BodySession<D> {
+    fn headers(&self) -> Option<&http::HeaderMap> {
+        Some(&self.headers)
+    }
+
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<Received>, SessionError>> {
+        Box::pin(async move {
+            loop {
+                if let Some(item) = self.queue.pop_front() {
+                    return Ok(Some(item));
+                }
+                match self.reader.chunk().await {
+                    Ok(Some(bytes)) => self.decoder.feed(&bytes, &mut self.queue)?,
+                    Ok(None) => {
+                        self.decoder.finish()?;
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(SessionError::Broken(e.to_string())),
+                }
+            }
+        })
+    }
+}
+
+/// Decodes `text/event-stream` per the wire contract.
+#[derive(Debug, Default)]
+pub struct SseDecoder {
+    parser: Parser,
+}
+
+impl Decoder for SseDecoder {
+    fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<Received>) -> Result<(), SessionError> {
+        for item in self.parser.feed(bytes) {
+            if let Some(received) = decode_sse(item)? {
+                out.push_back(received);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Decodes one SSE parser item per the wire contract.
@@ -277,39 +356,32 @@ pub fn decode_sse(item: SseItem) -> Result<Option<Received>, SessionError> {
     }))
 }
 
-impl Session for SseSession {
-    fn headers(&self) -> Option<&http::HeaderMap> {
-        Some(&self.headers)
-    }
-
-    fn next(&mut self) -> BoxFuture<'_, Result<Option<Received>, SessionError>> {
-        Box::pin(async move {
-            loop {
-                if let Some(item) = self.queue.pop_front() {
-                    return Ok(Some(item));
-                }
-                match self.reader.chunk().await {
-                    Ok(Some(bytes)) => {
-                        for item in self.parser.feed(&bytes) {
-                            if let Some(received) = decode_sse(item)? {
-                                self.queue.push_back(received);
-                            }
-                        }
-                    }
-                    Ok(None) => return Ok(None),
-                    Err(e) => return Err(SessionError::Broken(e.to_string())),
-                }
-            }
-        })
-    }
+/// Decodes NDJSON per the wire contract: one object per line, an empty
+/// line as heartbeat.
+#[derive(Debug, Default)]
+pub struct NdjsonDecoder {
+    buffer: Vec<u8>,
 }
 
-/// An NDJSON subscription decoded to [`Received`] items.
-struct NdjsonSession {
-    reader: BodyReader,
-    headers: http::HeaderMap,
-    buffer: Vec<u8>,
-    queue: VecDeque<Received>,
+impl Decoder for NdjsonDecoder {
+    fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<Received>) -> Result<(), SessionError> {
+        self.buffer.extend_from_slice(bytes);
+        while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.buffer.drain(..=end).collect();
+            out.push_back(decode_ndjson_line(&line[..line.len() - 1])?);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SessionError> {
+        if self.buffer.is_empty() {
+            Ok(())
+        } else {
+            Err(SessionError::Malformed(
+                "the stream ended inside a line".into(),
+            ))
+        }
+    }
 }
 
 /// Decodes one NDJSON line (without its `\n`) per the wire contract.
@@ -324,39 +396,6 @@ pub fn decode_ndjson_line(line: &[u8]) -> Result<Received, SessionError> {
         ))
     })?;
     decode_json(&value).map_err(|e| SessionError::Malformed(e.to_string()))
-}
-
-impl Session for NdjsonSession {
-    fn headers(&self) -> Option<&http::HeaderMap> {
-        Some(&self.headers)
-    }
-
-    fn next(&mut self) -> BoxFuture<'_, Result<Option<Received>, SessionError>> {
-        Box::pin(async move {
-            loop {
-                if let Some(item) = self.queue.pop_front() {
-                    return Ok(Some(item));
-                }
-                match self.reader.chunk().await {
-                    Ok(Some(bytes)) => {
-                        self.buffer.extend_from_slice(&bytes);
-                        while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
-                            let line: Vec<u8> = self.buffer.drain(..=end).collect();
-                            self.queue
-                                .push_back(decode_ndjson_line(&line[..line.len() - 1])?);
-                        }
-                    }
-                    Ok(None) if self.buffer.is_empty() => return Ok(None),
-                    Ok(None) => {
-                        return Err(SessionError::Malformed(
-                            "the stream ended inside a line".into(),
-                        ))
-                    }
-                    Err(e) => return Err(SessionError::Broken(e.to_string())),
-                }
-            }
-        })
-    }
 }
 
 /// A short- or long-poll subscription: repeated requests carrying the cursor.

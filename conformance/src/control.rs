@@ -83,16 +83,38 @@ impl fmt::Display for ControlError {
 impl std::error::Error for ControlError {}
 
 /// [`Control`] over the wire contract: `POST`, `DELETE` and
-/// `GET /channels/{name}`.
-#[derive(Clone, Debug)]
+/// `GET /channels/{name}`, plus a shutdown hook when the server runs in the
+/// same process.
+#[derive(Clone)]
 pub struct WireControl {
     http: HttpClient,
+    shutdown: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl WireControl {
     /// Controls the server `http` talks to.
     pub fn new(http: HttpClient) -> Self {
-        WireControl { http }
+        WireControl {
+            http,
+            shutdown: None,
+        }
+    }
+
+    /// Lets the suite start a graceful shutdown by calling `shutdown` (for
+    /// a push-tower server in this process: `move || push.shutdown()`), so
+    /// the shutdown scenario runs instead of being not applicable.
+    pub fn on_shutdown(mut self, shutdown: impl Fn() + Send + Sync + 'static) -> Self {
+        self.shutdown = Some(std::sync::Arc::new(shutdown));
+        self
+    }
+}
+
+impl fmt::Debug for WireControl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WireControl")
+            .field("http", &self.http)
+            .field("shutdown", &self.shutdown.is_some())
+            .finish()
     }
 }
 
@@ -213,5 +235,10 @@ impl Control for WireControl {
             }
             parse_channel_info(&answer.json())
         })
+    }
+
+    fn shutdown(&self) -> Option<BoxFuture<'_, ()>> {
+        let shutdown = self.shutdown.clone()?;
+        Some(Box::pin(async move { shutdown() }))
     }
 }

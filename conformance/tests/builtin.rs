@@ -3,46 +3,9 @@
 
 use std::time::Duration;
 
-use conformance::{
-    ChannelState, Control, ControlError, HttpClient, Protocol, Suite, Technique, Transport,
-    WireClient, WireControl,
-};
-use futures_util::future::BoxFuture;
+use conformance::{HttpClient, Protocol, Suite, Technique, Transport, WireClient, WireControl};
 use push_core::{Hub, HubConfig, Limits};
 use push_tower::{serve, Config, Push};
-
-/// The wire contract's control, plus shutdown: the server is in this process.
-struct InProcess {
-    wire: WireControl,
-    push: Push,
-}
-
-impl Control for InProcess {
-    fn publish<'a>(
-        &'a self,
-        channel: &'a str,
-        event: Option<&'a str>,
-        data: &'a [u8],
-        binary: bool,
-    ) -> BoxFuture<'a, Result<String, ControlError>> {
-        self.wire.publish(channel, event, data, binary)
-    }
-
-    fn close<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Result<(), ControlError>> {
-        self.wire.close(channel)
-    }
-
-    fn describe<'a>(
-        &'a self,
-        channel: &'a str,
-    ) -> BoxFuture<'a, Result<ChannelState, ControlError>> {
-        self.wire.describe(channel)
-    }
-
-    fn shutdown(&self) -> Option<BoxFuture<'_, ()>> {
-        Some(Box::pin(async move { self.push.shutdown() }))
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_builtin_technique_passes_on_http1_and_h2c() {
@@ -66,10 +29,8 @@ async fn every_builtin_technique_passes_on_http1_and_h2c() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(listener, push.router()).with_push(push.clone()).run());
 
-    let control = InProcess {
-        wire: WireControl::new(HttpClient::new(&base, Protocol::Http1)),
-        push,
-    };
+    let control = WireControl::new(HttpClient::new(&base, Protocol::Http1))
+        .on_shutdown(move || push.shutdown());
     let clients: Vec<WireClient> = [Protocol::Http1, Protocol::H2c]
         .into_iter()
         .flat_map(|protocol| {
