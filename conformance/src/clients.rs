@@ -98,8 +98,8 @@ pub fn start_request(start: &StartAt) -> (String, Vec<(&'static str, String)>) {
     }
 }
 
-/// Percent-encodes a query value.
-pub(crate) fn encode(value: &str) -> String {
+/// Percent-encodes a query value: every byte but `A-Z a-z 0-9 - . _ ~`.
+pub fn encode(value: &str) -> String {
     let mut out = String::new();
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

@@ -230,10 +230,14 @@ impl Message {
     ///
     /// Returns an [`EventNameError`] if `name` breaks the rules of
     /// [`EventName::new`].
-    pub fn with_event(mut self, name: &str) -> Result<Self, EventNameError> {
-        let name = EventName::new(name)?;
+    pub fn with_event(self, name: &str) -> Result<Self, EventNameError> {
+        Ok(self.with_name(EventName::new(name)?))
+    }
+
+    /// Sets an event name already checked; `message` is stored as no name.
+    pub fn with_name(mut self, name: EventName) -> Self {
         self.name = (name.as_str() != EventName::DEFAULT).then_some(name);
-        Ok(self)
+        self
     }
 
     /// The event name, if any.

@@ -560,8 +560,7 @@ impl MemorySubscription {
         if self.done || taken == max_items {
             return Poll::Ready(taken);
         }
-        let shared = Arc::clone(&self.shared);
-        let mut state = shared.lock();
+        let mut state = self.shared.lock();
         let mut bytes = 0;
         while taken < max_items && (taken == 0 || bytes < max_bytes) {
             if self.next_seq < state.front_seq() {

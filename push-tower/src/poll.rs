@@ -175,9 +175,7 @@ impl Collected {
         };
         let poll = delivery::Poll;
         let parts = poll.batch(&batch).unwrap_or_default();
-        let mut response = request::json(StatusCode::OK, bytes::Bytes::new());
-        *response.body_mut() = PushBody::from_parts(parts);
-        response
+        request::json_body(StatusCode::OK, PushBody::from_parts(parts))
     }
 }
 

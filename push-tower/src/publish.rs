@@ -36,7 +36,7 @@ use http::{Request, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use push_core::wire::WireError;
-use push_core::{ChannelName, Data, Message};
+use push_core::{ChannelName, Data, EventName, Message};
 
 use crate::request::{self, Query};
 use crate::service::Target;
@@ -112,16 +112,11 @@ where
 {
     let max = push.hub().config().limits.max_event_bytes;
     let query = Query::parse(request.uri());
-    let named = |message: Message| match &query.event {
-        Some(name) => message
-            .with_event(name)
-            .map_err(|error| WireError::from(push_core::Error::from(error))),
-        None => Ok(message),
+    // Checked before reading a body that would be refused anyway.
+    let name = match query.event.as_deref().map(EventName::new).transpose() {
+        Ok(name) => name,
+        Err(error) => return ResponseFuture::error(push_core::Error::from(error).into()),
     };
-    // Check the name before reading a body that would be refused anyway.
-    if let Err(error) = named(Message::new(Data::text(""))) {
-        return ResponseFuture::error(error);
-    }
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -132,7 +127,6 @@ where
     }
     let is_text = is_text(request.headers());
     let push = push.clone();
-    let event = query.event;
     ResponseFuture::pending(async move {
         let bytes = match Limited::new(request.into_body(), max).collect().await {
             Ok(collected) => collected.to_bytes(),
@@ -156,12 +150,8 @@ where
             Data::binary(bytes)
         };
         let mut message = Message::new(data);
-        if let Some(name) = &event {
-            // Checked above; cannot fail here.
-            message = match message.with_event(name) {
-                Ok(message) => message,
-                Err(error) => return request::error(push_core::Error::from(error).into()),
-            };
+        if let Some(name) = name {
+            message = message.with_name(name);
         }
         match push.hub().publish(channel.as_str(), message) {
             Ok(id) => request::json(

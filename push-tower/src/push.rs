@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use push_core::Hub;
+use bytes::Bytes;
+use push_core::delivery::{Ndjson, Sse};
+use push_core::{Delivery, Hub};
 
 use crate::signals::Signals;
 
@@ -104,17 +106,26 @@ pub(crate) struct Inner {
     pub(crate) hub: Hub,
     pub(crate) config: Config,
     pub(crate) signals: Arc<Signals>,
+    /// The built-in stream framings, shared by every stream.
+    pub(crate) sse: Arc<dyn Delivery<Frame = Bytes>>,
+    pub(crate) ndjson: Arc<dyn Delivery<Frame = Bytes>>,
 }
 
 impl Push {
     /// Push services over `hub` with `config`.
     pub fn new(hub: Hub, config: Config) -> Self {
         let signals = Signals::new(hub.config().limits.heartbeat);
+        let sse = match config.sse_retry {
+            Some(retry) => Sse::new().retry(retry),
+            None => Sse::new(),
+        };
         Push {
             inner: Arc::new(Inner {
                 hub,
                 config,
                 signals,
+                sse: Arc::new(sse),
+                ndjson: Arc::new(Ndjson),
             }),
         }
     }

@@ -83,7 +83,11 @@ pub(crate) fn channel_name(raw: &str) -> Result<ChannelName, WireError> {
 }
 
 pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<PushBody> {
-    let mut response = Response::new(PushBody::full(body));
+    json_body(status, PushBody::full(body))
+}
+
+pub(crate) fn json_body(status: StatusCode, body: PushBody) -> Response<PushBody> {
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(

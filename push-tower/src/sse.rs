@@ -42,7 +42,7 @@
 use std::sync::Arc;
 
 use http::Request;
-use push_core::delivery::{Delivery, Sse};
+use push_core::delivery::Delivery;
 use push_core::wire::WireError;
 use push_core::ChannelName;
 
@@ -63,11 +63,7 @@ pub(crate) fn respond<B>(
     channel: &ChannelName,
     request: Request<B>,
 ) -> ResponseFuture {
-    let mut sse = Sse::new();
-    if let Some(retry) = push.config().sse_retry {
-        sse = sse.retry(retry);
-    }
-    stream_response(push, channel, &request, Arc::new(sse))
+    stream_response(push, channel, &request, Arc::clone(&push.inner.sse))
 }
 
 /// Opens a streaming response framed by `delivery`: errors are answered

@@ -31,7 +31,6 @@
 use std::sync::Arc;
 
 use http::Request;
-use push_core::delivery::Ndjson;
 use push_core::ChannelName;
 
 use crate::service::technique_service;
@@ -49,5 +48,5 @@ pub(crate) fn respond<B>(
     channel: &ChannelName,
     request: Request<B>,
 ) -> ResponseFuture {
-    stream_response(push, channel, &request, Arc::new(Ndjson))
+    stream_response(push, channel, &request, Arc::clone(&push.inner.ndjson))
 }

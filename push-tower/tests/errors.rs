@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use conformance::http::FullResponse;
 use http::Method;
-use push_core::{HubConfig, Limits};
+use push_core::HubConfig;
 use push_tower::Config;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -366,11 +366,9 @@ async fn unknown_paths_methods_and_missing_techniques() {
 
 #[tokio::test]
 async fn too_many_channels_is_503_with_retry_after() {
-    let hub_limits = Limits { ..test_limits() };
-    let _ = HubConfig::default();
     let server = {
         let hub = push_core::Hub::new(HubConfig {
-            limits: hub_limits,
+            limits: test_limits(),
             max_channels: 3,
         });
         let push = push_tower::Push::new(hub, Config::default());

@@ -141,25 +141,15 @@ pub async fn publish_raw(
     body: Bytes,
 ) -> FullResponse {
     let path = match event {
-        Some(event) => format!("/channels/{channel}?event={}", query_encode(event)),
+        Some(event) => format!(
+            "/channels/{channel}?event={}",
+            conformance::clients::encode(event)
+        ),
         None => format!("/channels/{channel}"),
     };
     http.fetch(Method::POST, &path, &[("content-type", content_type)], body)
         .await
         .unwrap()
-}
-
-pub fn query_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 pub async fn open(
