@@ -15,7 +15,6 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -27,7 +26,7 @@ use conformance::{
 };
 use futures_util::future::BoxFuture;
 use http::{Method, Request, Response};
-use push_core::delivery::{Delivery, Lifecycle};
+use push_core::delivery::Delivery;
 use push_core::{envelope, Event, Hub, HubConfig, Limits, Signal};
 use push_tower::{serve, Config, Push, PushBody, ResponseFuture, Router};
 
@@ -51,10 +50,6 @@ impl Delivery for Multipart {
 
     fn content_type(&self) -> &'static str {
         "multipart/mixed; boundary=push-boundary"
-    }
-
-    fn lifecycle(&self) -> Lifecycle {
-        Lifecycle::Stream
     }
 
     fn event(&self, event: &Event) -> Bytes {
@@ -98,7 +93,7 @@ impl tower_service::Service<Request<hyper::body::Incoming>> for App {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match segments.as_slice() {
             ["channels", name, "multipart"] if request.method() == Method::GET => {
-                self.push.stream_with(name, &request, Arc::new(Multipart))
+                self.push.stream_with(name, &request, Multipart)
             }
             _ => self.router.call(request),
         }
@@ -210,7 +205,7 @@ pub(crate) async fn run() -> Report {
     let multipart = MultipartClient { http: http.clone() };
     // A built-in technique beside it, so that cursors are checked to resume
     // across the two.
-    let sse = conformance::Technique::Sse.client(http);
+    let sse = conformance::WireClient::new(conformance::Technique::Sse, http);
     Suite::new(&control)
         .transport(&multipart)
         .transport(&sse)

@@ -8,6 +8,7 @@ use futures_util::future::BoxFuture;
 use http::Method;
 
 use crate::http::HttpClient;
+use crate::scenario::Capability;
 
 /// A channel's state and limits, as `GET /channels/{name}` reports them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,9 +63,24 @@ pub trait Control: Send + Sync {
         channel: &'a str,
     ) -> BoxFuture<'a, Result<ChannelState, ControlError>>;
 
+    /// Whether this control can do what `capability` asks. A scenario that
+    /// needs a capability the control lacks is not applicable and does not
+    /// run.
+    ///
+    /// The default answers `false` to every capability, so a control that
+    /// implements [`Control::shutdown`] answers `true` to
+    /// [`Capability::StopServer`] here as well. The suite asks this instead
+    /// of calling `shutdown` to find out, since calling it stops the server.
+    fn can(&self, capability: Capability) -> bool {
+        let _ = capability;
+        false
+    }
+
     /// Starts a graceful shutdown of the server, if this control can (a
-    /// server in the same process). `None` marks the shutdown scenario not
-    /// applicable. Called once, after every other scenario.
+    /// server in the same process); `None` where it cannot. The suite calls
+    /// it only where [`Control::can`] answers `true` to
+    /// [`Capability::StopServer`]: once per scenario that needs it, after
+    /// every other scenario of every transport.
     fn shutdown(&self) -> Option<BoxFuture<'_, ()>> {
         None
     }
@@ -102,7 +118,8 @@ impl WireControl {
 
     /// Lets the suite start a graceful shutdown by calling `shutdown` (for
     /// a push-tower server in this process: `move || push.shutdown()`), so
-    /// the shutdown scenario runs instead of being not applicable.
+    /// that the control has [`Capability::StopServer`] and the scenarios
+    /// that need it (`shutdown`) run instead of being not applicable.
     pub fn on_shutdown(mut self, shutdown: impl Fn() + Send + Sync + 'static) -> Self {
         self.shutdown = Some(std::sync::Arc::new(shutdown));
         self
@@ -235,6 +252,14 @@ impl Control for WireControl {
             }
             parse_channel_info(&answer.json())
         })
+    }
+
+    /// [`Capability::StopServer`] where [`WireControl::on_shutdown`] gave
+    /// a way to stop the server.
+    fn can(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::StopServer => self.shutdown.is_some(),
+        }
     }
 
     fn shutdown(&self) -> Option<BoxFuture<'_, ()>> {

@@ -1,7 +1,7 @@
 //! `conformance`: checks a running server that implements the wire contract.
 //!
 //! ```text
-//! cargo run -p conformance -- --url http://127.0.0.1:8080 [--technique sse,stream] [--protocol http1,h2c]
+//! cargo run -p conformance -- --url http://127.0.0.1:8080 [--technique sse,ndjson] [--protocol http1,h2c]
 //! ```
 //!
 //! It learns the server's limits from `GET /channels/{name}`, runs every
@@ -21,9 +21,15 @@ struct Args {
     /// The server's base URL (a path prefix may follow).
     #[arg(long)]
     url: String,
-    /// Techniques to check, comma-separated: poll, longpoll, sse, stream.
-    #[arg(long, value_delimiter = ',', default_values_t = ["poll".to_string(), "longpoll".into(), "sse".into(), "stream".into()])]
-    technique: Vec<String>,
+    /// Techniques to check, by name or path segment; every one by default.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = parse_technique,
+        default_values_t = Technique::ALL,
+        help = technique_help()
+    )]
+    technique: Vec<Technique>,
     /// Protocols to check, comma-separated: http1, h2c.
     #[arg(long, value_delimiter = ',', default_values_t = ["http1".to_string(), "h2c".into()])]
     protocol: Vec<String>,
@@ -35,21 +41,27 @@ struct Args {
     long_poll_timeout: f64,
 }
 
+/// The names `--technique` takes, from the one list of techniques.
+fn technique_names() -> String {
+    Technique::ALL.map(Technique::name).join(", ")
+}
+
+fn technique_help() -> String {
+    format!(
+        "Techniques to check, comma-separated: {} (a path segment such as `stream` works too)",
+        technique_names()
+    )
+}
+
+/// Parses a technique by name or path segment.
+fn parse_technique(name: &str) -> Result<Technique, String> {
+    Technique::from_name(name)
+        .ok_or_else(|| format!("unknown technique; use {}", technique_names()))
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let mut techniques = Vec::new();
-    for name in &args.technique {
-        match Technique::from_name(name) {
-            Some(technique) => techniques.push(technique),
-            None => {
-                eprintln!(
-                    "conformance: unknown technique {name:?}; use poll, longpoll, sse or stream"
-                );
-                return ExitCode::from(2);
-            }
-        }
-    }
     let mut protocols = Vec::new();
     for name in &args.protocol {
         match name.as_str() {
@@ -71,9 +83,9 @@ async fn main() -> ExitCode {
         .flat_map(|&protocol| {
             let http = HttpClient::new(&args.url, protocol);
             let timeout = Duration::from_secs_f64(args.long_poll_timeout);
-            techniques
+            args.technique
                 .iter()
-                .map(move |t| t.client(http.clone()).long_poll_timeout(timeout))
+                .map(move |&t| WireClient::new(t, http.clone()).long_poll_timeout(timeout))
         })
         .collect();
     let mut suite = Suite::new(&control);

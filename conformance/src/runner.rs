@@ -6,9 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
 
-use crate::control::{Control, ControlError};
-use crate::scenario::{Context, Outcome, Scenario};
-use crate::scenarios::{run_shutdown, SCENARIOS, SHUTDOWN};
+use crate::control::{Control, ControlError, ServerLimits};
+use crate::gate::StopGate;
+use crate::scenario::{Capability, Context, Outcome, Scenario};
+use crate::scenarios::SCENARIOS;
 use crate::transport::Transport;
 
 /// How long one scenario may take before it fails.
@@ -26,7 +27,8 @@ pub struct Suite<'a> {
 pub struct Row {
     /// The scenario's name.
     pub scenario: &'static str,
-    /// The contract point it checks.
+    /// The contract point it checks (PROTOCOL.md, "The semantics
+    /// contract").
     pub point: u8,
     /// The transport's name.
     pub transport: String,
@@ -70,8 +72,10 @@ impl<'a> Suite<'a> {
     }
 
     /// Runs every selected scenario for every transport (transports in
-    /// parallel, scenarios in order), then the shutdown scenario if the
-    /// control supports it.
+    /// parallel, scenarios in order), then the scenarios that stop the
+    /// server ([`Capability::StopServer`]), for every transport at once. A
+    /// scenario that needs what the control cannot do ([`Control::can`]) is
+    /// not applicable, with the reason.
     ///
     /// # Errors
     ///
@@ -90,64 +94,98 @@ impl<'a> Suite<'a> {
             .describe(&format!("{run_id}-limits"))
             .await?
             .limits;
-        let contexts: Vec<Context<'_>> = self
-            .transports
+        // Nothing can run once the server is stopped.
+        let (stopping, others): (Vec<&Scenario>, Vec<&Scenario>) = SCENARIOS
+            .iter()
+            .filter(|s| self.selected(s))
+            .partition(|s| s.needs.contains(&Capability::StopServer));
+
+        let contexts = self.contexts(&run_id, limits, None);
+        let per_transport = contexts.iter().map(|ctx| {
+            let others = &others;
+            async move {
+                let mut rows = Vec::with_capacity(others.len());
+                for scenario in others {
+                    rows.push(self.run_one(scenario, ctx).await);
+                }
+                rows
+            }
+        });
+        let mut report = Report::default();
+        for rows in join_all(per_transport).await {
+            report.rows.extend(rows);
+        }
+
+        for scenario in stopping {
+            let gate = StopGate::new(self.transports.len());
+            let contexts = self.contexts(&run_id, limits, Some(&gate));
+            let runs = contexts.iter().map(|ctx| async move {
+                let row = self.run_one(scenario, ctx).await;
+                ctx.leave_stop_gate();
+                row
+            });
+            let (rows, ()) = tokio::join!(join_all(runs), gate.stop_when_ready(self.control));
+            report.rows.extend(rows);
+        }
+        Ok(report)
+    }
+
+    /// One context per transport, each with its place at `gate` if given.
+    fn contexts<'s>(
+        &'s self,
+        run_id: &str,
+        limits: ServerLimits,
+        gate: Option<&'s StopGate>,
+    ) -> Vec<Context<'s>> {
+        self.transports
             .iter()
             .map(|transport| Context {
                 transport: *transport,
                 all: &self.transports,
                 control: self.control,
                 limits,
-                run_id: run_id.clone(),
+                run_id: run_id.to_owned(),
+                stop: gate.map(StopGate::ticket),
             })
-            .collect();
-        let per_transport = contexts.iter().map(|ctx| async move {
-            let mut rows = Vec::new();
-            for scenario in SCENARIOS.iter().filter(|s| self.selected(s)) {
-                let outcome =
-                    match tokio::time::timeout(SCENARIO_TIMEOUT, (scenario.run)(ctx)).await {
-                        Ok(Ok(())) => Outcome::Pass,
-                        Ok(Err(outcome)) => outcome,
-                        Err(_) => Outcome::fail(
-                            format!(
-                                "the scenario finishes within {} s",
-                                SCENARIO_TIMEOUT.as_secs()
-                            ),
-                            "it did not",
-                        ),
-                    };
-                rows.push(Row {
-                    scenario: scenario.name,
-                    point: scenario.point,
-                    transport: ctx.transport.name(),
-                    outcome,
-                });
-            }
-            rows
-        });
-        let mut report = Report::default();
-        for rows in join_all(per_transport).await {
-            report.rows.extend(rows);
-        }
-        if self.selected(&SHUTDOWN) {
-            let outcomes = tokio::time::timeout(SCENARIO_TIMEOUT, run_shutdown(&contexts)).await;
-            for (i, ctx) in contexts.iter().enumerate() {
-                let outcome = match &outcomes {
-                    Ok(Some(outcomes)) => outcomes[i].clone(),
-                    Ok(None) => Outcome::not_applicable(
-                        "the server cannot be shut down from here (checking a server by URL)",
+            .collect()
+    }
+
+    /// Runs `scenario` for one transport, unless the control lacks what it
+    /// needs, within [`SCENARIO_TIMEOUT`].
+    async fn run_one(&self, scenario: &Scenario, ctx: &Context<'_>) -> Row {
+        let lacking = scenario
+            .needs
+            .iter()
+            .find(|&&capability| !self.control.can(capability));
+        let outcome = match lacking {
+            Some(&capability) => Outcome::not_applicable(lacking_reason(capability)),
+            None => match tokio::time::timeout(SCENARIO_TIMEOUT, (scenario.run)(ctx)).await {
+                Ok(Ok(())) => Outcome::Pass,
+                Ok(Err(outcome)) => outcome,
+                Err(_) => Outcome::fail(
+                    format!(
+                        "the scenario finishes within {} s",
+                        SCENARIO_TIMEOUT.as_secs()
                     ),
-                    Err(_) => Outcome::fail("shutdown finishes within 120 s", "it did not"),
-                };
-                report.rows.push(Row {
-                    scenario: SHUTDOWN.name,
-                    point: SHUTDOWN.point,
-                    transport: ctx.transport.name(),
-                    outcome,
-                });
-            }
+                    "it did not",
+                ),
+            },
+        };
+        Row {
+            scenario: scenario.name,
+            point: scenario.point,
+            transport: ctx.transport.name(),
+            outcome,
         }
-        Ok(report)
+    }
+}
+
+/// Why a scenario that needs `capability` is not applicable.
+fn lacking_reason(capability: Capability) -> &'static str {
+    match capability {
+        Capability::StopServer => {
+            "the server cannot be shut down from here (checking a server by URL)"
+        }
     }
 }
 

@@ -4,10 +4,12 @@ use std::fmt;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use push_core::Shape;
 
 use crate::control::{ChannelState, Control, ServerLimits};
+use crate::gate::StopTicket;
 use crate::received::{Received, ReceivedEvent, SignalKind};
-use crate::transport::{OpenError, Session, Shape, StartAt, Transport};
+use crate::transport::{OpenError, Session, StartAt, Transport};
 
 /// How long a scenario waits for one item before it fails.
 pub const ITEM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -16,10 +18,16 @@ pub const ITEM_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Scenario {
     /// A stable name, such as `resume_after_cursor`.
     pub name: &'static str,
-    /// The contract point it checks (1 to 11, as in DESIGN.md).
+    /// The contract point it checks: 1 to 11, as numbered in the section
+    /// "The semantics contract" of the repository's PROTOCOL.md.
     pub point: u8,
     /// What it checks and how, in one sentence.
     pub checks: &'static str,
+    /// What the scenario needs of the [`Control`] beyond publishing,
+    /// closing and describing. Where the control lacks one
+    /// ([`Control::can`]), the scenario is not applicable, for every
+    /// transport, and does not run.
+    pub needs: &'static [Capability],
     /// Runs the scenario against one transport.
     pub run: for<'a> fn(&'a Context<'a>) -> BoxFuture<'a, Result<(), Outcome>>,
 }
@@ -29,8 +37,23 @@ impl fmt::Debug for Scenario {
         f.debug_struct("Scenario")
             .field("name", &self.name)
             .field("point", &self.point)
+            .field("needs", &self.needs)
             .finish()
     }
+}
+
+/// Something a scenario needs of the [`Control`] that not every control
+/// can do; see [`Scenario::needs`] and [`Control::can`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Capability {
+    /// The scenario stops the server (a graceful shutdown,
+    /// [`Control::shutdown`]), so the control must be able to: a server in
+    /// the same process can be, a server checked by URL cannot. Since
+    /// nothing can run after it, the runner runs such a scenario after
+    /// every other scenario of every transport, for all transports at once,
+    /// and the transports share one shutdown ([`Context::stop_server`]).
+    StopServer,
 }
 
 /// What a scenario concluded for one transport.
@@ -75,6 +98,9 @@ pub struct Context<'a> {
     /// The server's limits.
     pub limits: ServerLimits,
     pub(crate) run_id: String,
+    /// This transport's place at the gate of a scenario that stops the
+    /// server; `None` for every other scenario.
+    pub(crate) stop: Option<StopTicket<'a>>,
 }
 
 impl Context<'_> {
@@ -116,6 +142,43 @@ impl Context<'_> {
             .describe(channel)
             .await
             .map_err(|e| Outcome::fail("the server describes the channel", e.to_string()))
+    }
+
+    /// Stops the server, once for every transport running this scenario.
+    ///
+    /// The transports of a run share one server, so they meet here: the
+    /// server stops ([`Control::shutdown`]) when every transport running
+    /// the scenario has either called this or finished the scenario without
+    /// calling it (a transport the scenario does not apply to holds no one
+    /// back), and at the latest 30 s after the scenario started, so that a
+    /// stuck transport cannot hold the others. A short pause comes first,
+    /// so that requests the callers sent just before (a held long poll)
+    /// reach the server before it stops: read concurrently with this call
+    /// (`tokio::join!`), not after it. Returns once the shutdown has
+    /// started.
+    ///
+    /// # Errors
+    ///
+    /// A failing [`Outcome`] when the scenario does not declare
+    /// [`Capability::StopServer`] in its [`Scenario::needs`] (the server is
+    /// then left running), or when [`Control::shutdown`] returns `None`
+    /// although [`Control::can`] said the control can stop the server.
+    pub async fn stop_server(&self) -> Result<(), Outcome> {
+        match &self.stop {
+            Some(ticket) => ticket.arrive().await,
+            None => Err(Outcome::fail(
+                "a scenario that stops the server declares Capability::StopServer in its needs",
+                "it does not, so the server was left running",
+            )),
+        }
+    }
+
+    /// Marks the scenario finished for this transport, so that it no longer
+    /// holds the gate of [`Context::stop_server`].
+    pub(crate) fn leave_stop_gate(&self) {
+        if let Some(ticket) = &self.stop {
+            ticket.leave();
+        }
     }
 }
 

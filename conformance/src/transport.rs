@@ -9,6 +9,7 @@
 use std::fmt;
 
 use futures_util::future::BoxFuture;
+use push_core::Shape;
 
 use crate::received::Received;
 
@@ -25,20 +26,6 @@ pub enum StartAt {
     LastEventId(String),
 }
 
-/// What a transport is, for the scenarios that depend on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shape {
-    /// One long-lived connection that states its position first and carries
-    /// signals and heartbeats (SSE, NDJSON, WebSocket, HTTP/2 push, most
-    /// custom transports).
-    Stream,
-    /// Repeated requests that each answer a batch (short polling).
-    Poll,
-    /// Repeated held requests (long polling): a timeout answers no events
-    /// and is reported as [`Received::Heartbeat`].
-    LongPoll,
-}
-
 /// A technique's client, put under test by the suite.
 ///
 /// Implement it for your own transport to run the whole suite against it;
@@ -47,7 +34,10 @@ pub trait Transport: Send + Sync {
     /// A short name for reports, such as `sse` or `multipart`.
     fn name(&self) -> String;
 
-    /// The shape of the technique.
+    /// The shape of the technique, which decides the scenarios that apply
+    /// (a short poll has no heartbeat to check, say). A
+    /// [`Shape::LongPoll`] transport reports a held request that timed out
+    /// with no events as [`Received::Heartbeat`].
     fn shape(&self) -> Shape;
 
     /// Opens a subscription to `channel` from `start`.

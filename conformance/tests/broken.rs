@@ -124,7 +124,7 @@ async fn broken_transports_fail_by_the_scenario_that_caught_them() {
     let broken: Vec<Broken> = [Fault::DropsAnEvent, Fault::Reorders, Fault::HidesGaps]
         .into_iter()
         .map(|fault| Broken {
-            inner: Technique::Stream.client(http.clone()),
+            inner: WireClient::new(Technique::Ndjson, http.clone()),
             fault,
         })
         .collect();

@@ -1,50 +1,60 @@
-//! The `Channel` trait: the seam between techniques and storage.
+//! The `Channel` trait: one channel, the unit a storage backend implements.
 //!
-//! Every technique talks to a channel through this trait, so a backend on a
-//! distributed engine (Redis Streams, say) can replace the in-memory
-//! [`MemoryChannel`](crate::MemoryChannel) without a technique noticing.
+//! Techniques reach storage by channel name, through
+//! [`Channels`](crate::Channels); a backend that keeps one object per channel
+//! implements `Channel` for it and serves names with a map of its own, as
+//! push-tower's `custom_backend` example does. [`MemoryChannel`](crate::MemoryChannel)
+//! is the in-memory implementation.
 //!
 //! # The rules every implementation follows
 //!
 //! The conformance suite checks these through every technique; a channel that
-//! breaks one breaks them all.
+//! breaks one breaks them all. "Point N" is the numbered point of the
+//! repository's `PROTOCOL.md` ("The semantics contract") that the rule serves.
 //!
-//! 1. **Ids.** [`Channel::publish`] gives each event an [`EventId`] of the
-//!    current incarnation's [`Epoch`](crate::Epoch), with sequence numbers
-//!    counting from 1 without holes. A new incarnation (after
+//! 1. **Ids** (point 1). [`Channel::publish`] gives each event an [`EventId`]
+//!    of the current incarnation's [`Epoch`](crate::Epoch), with sequence
+//!    numbers counting from 1 without holes. A new incarnation (after
 //!    [`Channel::close`]) draws a new epoch.
-//! 2. **Order and completeness.** A subscription yields every event published
-//!    after its start position exactly once, in publish order, under
-//!    concurrent publishers too. The switch from retained history to live
-//!    events has no gap and no duplicate.
-//! 3. **Position first.** The first item of every subscription is
+//! 2. **Order and completeness** (points 2 and 3). A subscription yields
+//!    every event published after its start position exactly once, in publish
+//!    order, under concurrent publishers too. The switch from retained
+//!    history to live events has no gap and no duplicate.
+//! 3. **Position first** (point 3). The first item of every subscription is
 //!    [`Signal::Position`] with the cursor delivery starts after: the client's
 //!    own cursor for [`Start::After`], the head for [`Start::Now`], the
 //!    position before the oldest retained event for [`Start::Earliest`].
-//! 4. **Gaps are said, never hidden.** For [`Start::After`] with a cursor of
-//!    another incarnation, or one whose following events are no longer
-//!    retained, the second item is [`Signal::Gap`] carrying the position
-//!    before the oldest retained event, and delivery continues from there.
-//!    Never otherwise: a cursor whose following events are all retained (the
-//!    head included) gets no gap. A cursor of this incarnation past the head
-//!    is [`Error::CursorAhead`].
-//! 5. **Slow subscribers are bounded.** A subscriber that stops taking items
-//!    never makes the channel hold more than [`Limits::subscriber_buffer_bytes`]
-//!    on its behalf beyond the retained history. When the next event it needs
-//!    is no longer held, it gets [`Signal::Lagged`] with the last event it
-//!    took, and its subscription ends; it resumes from that cursor.
-//! 6. **Ends.** After [`Channel::close`] each subscription yields the events
-//!    published before the close, then [`Signal::Closed`], then ends. A
-//!    subscription also ends (with no item) when dropped; dropping frees its
-//!    place at once.
-//! 7. **Cancellation.** Dropping a subscription or any future of this trait
+//! 4. **Caught up on return** (points 3 and 10). When [`Channel::subscribe`]
+//!    completes, the position, any gap and every retained event after the
+//!    start are ready to take without waiting: a subscription waits only for
+//!    events not yet published. Short polls answer with what is ready, so a
+//!    remote store fetches the backlog before `subscribe` returns.
+//! 5. **Gaps are said, never hidden** (point 4). For [`Start::After`] with a
+//!    cursor of another incarnation, or one whose following events are no
+//!    longer retained, the second item is [`Signal::Gap`] carrying the
+//!    position before the oldest retained event, and delivery continues from
+//!    there. Never otherwise: a cursor whose following events are all
+//!    retained (the head included) gets no gap. A cursor of this incarnation
+//!    past the head is [`Error::CursorAhead`].
+//! 6. **Slow subscribers are bounded** (point 7). A subscriber that stops
+//!    taking items never makes the channel hold more than
+//!    [`Limits::subscriber_buffer_bytes`] on its behalf beyond the retained
+//!    history. When the next event it needs is no longer held, it gets
+//!    [`Signal::Lagged`] with the last event it took, and its subscription
+//!    ends; it resumes from that cursor. A subscription that can tell when
+//!    this happens wakes its [`Subscription::on_lag`] waker.
+//! 7. **Ends** (point 8). After [`Channel::close`] each subscription yields
+//!    the events published before the close, then [`Signal::Closed`], then
+//!    ends. A subscription also ends (with no item) when dropped; dropping
+//!    frees its place at once.
+//! 8. **Cancellation.** Dropping a subscription or any future of this trait
 //!    at any point leaves the channel consistent.
 //!
 //! [`Error::CursorAhead`]: crate::Error::CursorAhead
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -122,12 +132,16 @@ pub enum Lookup {
     NotPublished,
 }
 
-/// A subscription: a stream of [`Item`]s, with a way to take several at once.
+/// A subscription: a stream of [`Item`]s, with a way to take several at once
+/// and a way to learn that it was lagged while nobody polled it.
 ///
-/// Taking several items at once lets a technique coalesce what is queued into
-/// one write. The default implementation polls [`Stream::poll_next`] until it
-/// would wait.
+/// It follows the rules of the [module docs](self): the position first, a
+/// gap when one applies, every event once in order, and `Lagged` or `Closed`
+/// as its last item.
 pub trait Subscription: Stream<Item = Item> + Send + Unpin + 'static {
+    /// Takes several ready items at once, so that a technique can coalesce
+    /// what is queued into one write.
+    ///
     /// Appends to `out` the items that are ready, at most `max_items` of them
     /// and stopping once their data reaches `max_bytes` (one item is always
     /// taken even if larger).
@@ -135,6 +149,9 @@ pub trait Subscription: Stream<Item = Item> + Send + Unpin + 'static {
     /// Returns `Poll::Ready(n)` with the number of items appended, `0`
     /// meaning the subscription has ended; `Poll::Pending` when none is ready,
     /// after arranging for the task to be woken.
+    ///
+    /// The default polls [`Stream::poll_next`] until it would wait; override
+    /// it to take several items under one lock.
     fn poll_take(
         &mut self,
         cx: &mut Context<'_>,
@@ -163,6 +180,22 @@ pub trait Subscription: Stream<Item = Item> + Send + Unpin + 'static {
             }
         }
         Poll::Ready(taken)
+    }
+    /// Arranges for `waker` to be woken, once, as soon as this subscription
+    /// is lagged: its source dropped an event it had not taken, so its next
+    /// item will be [`Signal::Lagged`]. Unlike a poll's wakeup this must fire
+    /// even while nobody polls the subscription, so that a server can tell a
+    /// client that stopped reading (whose response body is no longer polled)
+    /// from one that is merely slow, and drop its connection. Wake it after
+    /// releasing any lock of your own. A later call replaces the waker.
+    ///
+    /// The default does nothing, for a source that cannot tell. Its
+    /// subscribers still get `Lagged` when they are next polled, and the
+    /// source's memory is bounded all the same (rule 6); only a stalled
+    /// HTTP/1.1 connection is then kept open until the client reads again or
+    /// goes away, instead of being dropped after a grace period.
+    fn on_lag(&mut self, waker: Waker) {
+        let _ = waker;
     }
 }
 

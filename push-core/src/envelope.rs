@@ -9,7 +9,7 @@
 //! use push_core::{envelope, Data, Epoch, Event, EventId, Message};
 //!
 //! let id = EventId::new(Epoch::from_u64(1), 2);
-//! let event = Event::new(id, Message::new(Data::binary(vec![0u8, 255])).with_event("blob")?);
+//! let event = Event::new(id, Message::new(Data::binary(vec![0u8, 255])).with_name("blob")?);
 //! assert_eq!(
 //!     envelope::encode_event(&event),
 //!     r#"{"id":"0000000000000001-2","event":"blob","data":"AP8=","encoding":"base64"}"#
@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn empty_data_and_names() {
-        let message = Message::new(Data::text("")).with_event("x y").unwrap();
+        let message = Message::new(Data::text("")).with_name("x y").unwrap();
         assert_eq!(
             encode_event(&event(message)),
             r#"{"id":"00000000000000ab-3","event":"x y","data":""}"#

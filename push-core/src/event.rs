@@ -9,15 +9,15 @@
 //! ```
 //! use push_core::{Data, Message};
 //!
-//! let message = Message::new(Data::text("hello")).with_event("greeting")?;
-//! assert_eq!(message.event(), Some("greeting"));
+//! let message = Message::new(Data::text("hello")).with_name("greeting")?;
+//! assert_eq!(message.name(), Some("greeting"));
 //!
 //! // `message` is the default event name, stored as no name.
-//! let plain = Message::new(Data::binary(vec![0u8, 159, 146, 150])).with_event("message")?;
-//! assert_eq!(plain.event(), None);
+//! let plain = Message::new(Data::binary(vec![0u8, 159, 146, 150])).with_name("message")?;
+//! assert_eq!(plain.name(), None);
 //!
 //! // Names starting with `push.` belong to the protocol.
-//! assert!(Message::new(Data::text("x")).with_event("push.gap").is_err());
+//! assert!(Message::new(Data::text("x")).with_name("push.gap").is_err());
 //! # Ok::<(), push_core::EventNameError>(())
 //! ```
 
@@ -125,7 +125,7 @@ impl EventName {
 
     /// Checks `name` against the wire contract's rules.
     ///
-    /// `"message"` is a valid name; [`Message::with_event`] stores it as no
+    /// `"message"` is a valid name; [`Message::with_name`] stores it as no
     /// name.
     ///
     /// # Errors
@@ -230,18 +230,18 @@ impl Message {
     ///
     /// Returns an [`EventNameError`] if `name` breaks the rules of
     /// [`EventName::new`].
-    pub fn with_event(self, name: &str) -> Result<Self, EventNameError> {
-        Ok(self.with_name(EventName::new(name)?))
+    pub fn with_name(self, name: &str) -> Result<Self, EventNameError> {
+        Ok(self.with_event_name(EventName::new(name)?))
     }
 
     /// Sets an event name already checked; `message` is stored as no name.
-    pub fn with_name(mut self, name: EventName) -> Self {
+    pub fn with_event_name(mut self, name: EventName) -> Self {
         self.name = (name.as_str() != EventName::DEFAULT).then_some(name);
         self
     }
 
     /// The event name, if any.
-    pub fn event(&self) -> Option<&str> {
+    pub fn name(&self) -> Option<&str> {
         self.name.as_ref().map(EventName::as_str)
     }
 
@@ -290,7 +290,7 @@ impl Event {
 
     /// The event name, if any (`None` means the default `message`).
     pub fn name(&self) -> Option<&str> {
-        self.inner.message.event()
+        self.inner.message.name()
     }
 
     /// The data.
@@ -399,10 +399,10 @@ mod tests {
 
     #[test]
     fn default_name_is_stored_as_none() {
-        let message = Message::new(Data::text("x")).with_event("message").unwrap();
-        assert_eq!(message.event(), None);
-        let message = Message::new(Data::text("x")).with_event("tick").unwrap();
-        assert_eq!(message.event(), Some("tick"));
+        let message = Message::new(Data::text("x")).with_name("message").unwrap();
+        assert_eq!(message.name(), None);
+        let message = Message::new(Data::text("x")).with_name("tick").unwrap();
+        assert_eq!(message.name(), Some("tick"));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::channel::{ChannelInfo, Limits, Lookup};
+use crate::channels::Channels;
 use crate::error::{ChannelNameError, Error};
 use crate::event::Message;
 use crate::id::{Epoch, EventId};
@@ -100,12 +101,18 @@ impl Default for HubConfig {
     }
 }
 
-/// Named in-memory channels, created on first use.
+/// Named in-memory channels, created on first use: the default
+/// [`Channels`] source.
 ///
 /// Cloning gives another handle to the same hub. Every operation names its
 /// channel; a name that breaks the rules of [`ChannelName`] is
 /// [`Error::BadChannelName`]. Closing a channel removes it: its name's next
 /// use starts a new incarnation with a new epoch.
+///
+/// The inherent methods (`publish`, `subscribe`, …) take a name as a string
+/// and complete at once, for in-process callers; the [`Channels`] methods of
+/// the same names are their async form over a checked [`ChannelName`], which
+/// is what servers call.
 #[derive(Clone)]
 pub struct Hub {
     inner: Arc<Inner>,
@@ -141,6 +148,11 @@ impl Hub {
         &self.inner.config
     }
 
+    /// The limits of every channel of the hub.
+    pub fn limits(&self) -> Limits {
+        self.inner.config.limits
+    }
+
     /// Publishes to the channel `name`, creating it if needed.
     ///
     /// # Errors
@@ -148,11 +160,14 @@ impl Hub {
     /// [`Error::BadChannelName`], [`Error::TooManyChannels`], or the errors of
     /// [`Channel::publish`](crate::Channel::publish).
     pub fn publish(&self, name: &str, message: Message) -> Result<EventId, Error> {
-        let name = ChannelName::new(name)?;
+        self.publish_to(&ChannelName::new(name)?, message)
+    }
+
+    fn publish_to(&self, name: &ChannelName, message: Message) -> Result<EventId, Error> {
         loop {
-            let channel = self.get_or_create(&name)?;
+            let channel = self.get_or_create(name)?;
             match channel.try_publish(message.clone()) {
-                Ok(Err(Error::Closed)) | Err(Retired) => self.forget(&name, &channel),
+                Ok(Err(Error::Closed)) | Err(Retired) => self.forget(name, &channel),
                 Ok(result) => return result,
             }
         }
@@ -165,16 +180,19 @@ impl Hub {
     /// [`Error::BadChannelName`], [`Error::TooManyChannels`], or
     /// [`Error::CursorAhead`].
     pub fn subscribe(&self, name: &str, start: Start) -> Result<MemorySubscription, Error> {
-        let name = ChannelName::new(name)?;
+        self.subscribe_to(&ChannelName::new(name)?, start)
+    }
+
+    fn subscribe_to(&self, name: &ChannelName, start: Start) -> Result<MemorySubscription, Error> {
         loop {
-            let channel = self.get_or_create(&name)?;
+            let channel = self.get_or_create(name)?;
             if channel.is_closed() {
-                self.forget(&name, &channel);
+                self.forget(name, &channel);
                 continue;
             }
             match channel.try_subscribe(start) {
                 Ok(result) => return result,
-                Err(Retired) => self.forget(&name, &channel),
+                Err(Retired) => self.forget(name, &channel),
             }
         }
     }
@@ -187,12 +205,15 @@ impl Hub {
     ///
     /// [`Error::BadChannelName`].
     pub fn close(&self, name: &str) -> Result<bool, Error> {
-        let name = ChannelName::new(name)?;
-        let removed = self.channels().remove(&name);
+        Ok(self.close_named(&ChannelName::new(name)?))
+    }
+
+    fn close_named(&self, name: &ChannelName) -> bool {
+        let removed = self.channels().remove(name);
         if let Some(channel) = &removed {
             channel.close_now();
         }
-        Ok(removed.is_some())
+        removed.is_some()
     }
 
     /// Describes the channel `name`, creating it if needed (a new channel
@@ -202,12 +223,15 @@ impl Hub {
     ///
     /// [`Error::BadChannelName`] or [`Error::TooManyChannels`].
     pub fn describe(&self, name: &str) -> Result<ChannelInfo, Error> {
-        let name = ChannelName::new(name)?;
+        self.describe_named(&ChannelName::new(name)?)
+    }
+
+    fn describe_named(&self, name: &ChannelName) -> Result<ChannelInfo, Error> {
         loop {
-            let channel = self.get_or_create(&name)?;
+            let channel = self.get_or_create(name)?;
             match channel.try_describe() {
                 Ok(info) => return Ok(info),
-                Err(Retired) => self.forget(&name, &channel),
+                Err(Retired) => self.forget(name, &channel),
             }
         }
     }
@@ -218,12 +242,15 @@ impl Hub {
     ///
     /// [`Error::BadChannelName`] or [`Error::TooManyChannels`].
     pub fn lookup(&self, name: &str, id: EventId) -> Result<Lookup, Error> {
-        let name = ChannelName::new(name)?;
+        self.lookup_named(&ChannelName::new(name)?, id)
+    }
+
+    fn lookup_named(&self, name: &ChannelName, id: EventId) -> Result<Lookup, Error> {
         loop {
-            let channel = self.get_or_create(&name)?;
+            let channel = self.get_or_create(name)?;
             match channel.try_lookup(id) {
                 Ok(lookup) => return Ok(lookup),
-                Err(Retired) => self.forget(&name, &channel),
+                Err(Retired) => self.forget(name, &channel),
             }
         }
     }
@@ -276,6 +303,38 @@ impl Hub {
         if channels.get(name).is_some_and(|held| held.same_as(channel)) {
             channels.remove(name);
         }
+    }
+}
+
+impl Channels for Hub {
+    type Subscription = MemorySubscription;
+
+    fn limits(&self) -> Limits {
+        self.inner.config.limits
+    }
+
+    async fn publish(&self, channel: &ChannelName, message: Message) -> Result<EventId, Error> {
+        self.publish_to(channel, message)
+    }
+
+    async fn subscribe(
+        &self,
+        channel: &ChannelName,
+        start: Start,
+    ) -> Result<MemorySubscription, Error> {
+        self.subscribe_to(channel, start)
+    }
+
+    async fn close(&self, channel: &ChannelName) -> Result<bool, Error> {
+        Ok(self.close_named(channel))
+    }
+
+    async fn describe(&self, channel: &ChannelName) -> Result<ChannelInfo, Error> {
+        self.describe_named(channel)
+    }
+
+    async fn lookup(&self, channel: &ChannelName, id: EventId) -> Result<Lookup, Error> {
+        self.lookup_named(channel, id)
     }
 }
 

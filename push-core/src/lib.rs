@@ -10,10 +10,17 @@
 //! - subscriptions from a [`Start`]: now, after a cursor, or the earliest
 //!   retained event.
 //!
-//! [`MemoryChannel`] is the embedded channel and [`Hub`] a set of named ones.
-//! The [`Delivery`] trait is a technique's framing, pure; [`delivery`] holds
-//! the built-in SSE, NDJSON and poll framings; [`wire`] maps errors to the wire
-//! contract.
+//! Storage sits behind two traits whose docs carry the rules every backend
+//! follows: [`Channels`], channels by name, which every technique reaches
+//! storage through, and [`Channel`], one channel. [`MemoryChannel`] is the
+//! embedded channel and [`Hub`] a set of named ones, the default source.
+//!
+//! The [`Delivery`] trait is a streaming technique's framing, pure;
+//! [`delivery`] holds the built-in SSE and NDJSON framings and the polls'
+//! [`Batch`](delivery::Batch). The [`engine`] drives any framing from a
+//! subscription, with heartbeats, shutdown, lag and coalescing.
+//! [`Technique`] lists the techniques; [`wire`] holds the wire contract's
+//! error codes.
 //!
 //! ```
 //! use futures_util::StreamExt;
@@ -23,7 +30,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let hub = Hub::new(HubConfig::default());
 //! let mut subscription = hub.subscribe("prices", Start::Now)?;
-//! hub.publish("prices", Message::new(Data::text("42")).with_event("tick")?)?;
+//! hub.publish("prices", Message::new(Data::text("42")).with_name("tick")?)?;
 //!
 //! let sse = Sse::new();
 //! let mut body = Vec::new();
@@ -42,7 +49,9 @@
 //! The wire protocol these types encode is documented in [`protocol`].
 
 pub mod channel;
+pub mod channels;
 pub mod delivery;
+pub mod engine;
 pub mod envelope;
 mod error;
 pub mod event;
@@ -52,6 +61,7 @@ pub mod memory;
 pub mod signal;
 pub mod start;
 mod sync;
+pub mod technique;
 pub mod wire;
 
 /// The wire protocol, as a client author needs it (the repository's
@@ -61,6 +71,7 @@ pub mod protocol {
 }
 
 pub use channel::{Channel, ChannelInfo, Limits, Lookup, Subscription};
+pub use channels::Channels;
 pub use delivery::Delivery;
 pub use error::{ChannelNameError, Error};
 pub use event::{Data, Event, EventName, EventNameError, Message};
@@ -69,3 +80,4 @@ pub use id::{CursorRelation, Epoch, EventId, ParseEventIdError};
 pub use memory::{MemoryChannel, MemorySubscription};
 pub use signal::{Item, Signal};
 pub use start::{Start, StartError};
+pub use technique::{Shape, Technique};

@@ -169,7 +169,7 @@ impl MemoryChannel {
                 max: limits.max_event_bytes,
             }));
         }
-        let cost = len + message.event().map_or(0, str::len) + EVENT_OVERHEAD_BYTES;
+        let cost = len + message.name().map_or(0, str::len) + EVENT_OVERHEAD_BYTES;
         let now = limits.history_age.map(|_| Instant::now());
         let mut scratch = self.shared.scratch();
         let id = {
@@ -525,21 +525,6 @@ impl MemorySubscription {
         EventId::new(self.epoch, self.next_seq - 1)
     }
 
-    /// Arranges for `waker` to be woken, once, as soon as the channel drops
-    /// an event this subscriber has not taken: the subscription is then
-    /// lagged and says so at its next poll. Unlike a poll's wakeup this fires
-    /// even while nobody polls the subscription, so that a server can
-    /// disconnect a client that stopped reading. The waker is woken after the
-    /// channel's lock is released. Replaces an earlier lag waker.
-    pub fn on_lag(&mut self, waker: Waker) {
-        let mut state = self.shared.lock();
-        let slot = &mut state.subscribers[self.key];
-        let had = slot.lag_waker.replace(waker).is_some();
-        if !had {
-            state.lag_watchers += 1;
-        }
-    }
-
     fn poll_items(
         &mut self,
         cx: &mut Context<'_>,
@@ -632,6 +617,18 @@ impl Subscription for MemorySubscription {
         max_bytes: usize,
     ) -> Poll<usize> {
         self.poll_items(cx, max_items, max_bytes, |item| out.push(item))
+    }
+
+    /// Fires once the channel drops an event this subscriber has not taken,
+    /// even while nobody polls the subscription; woken after the channel's
+    /// lock is released.
+    fn on_lag(&mut self, waker: Waker) {
+        let mut state = self.shared.lock();
+        let slot = &mut state.subscribers[self.key];
+        let had = slot.lag_waker.replace(waker).is_some();
+        if !had {
+            state.lag_watchers += 1;
+        }
     }
 }
 

@@ -1,82 +1,250 @@
-//! The wire contract's errors: one place maps every error to its HTTP status
-//! and JSON code.
+//! The wire contract's errors: every code a server sends, and one message for
+//! each, in one place.
+//!
+//! An error on the wire is `{"error":"<code>","message":"<what to do>"}`. The
+//! [`ErrorCode`]s are stable (PROTOCOL.md's error table lists exactly
+//! [`ErrorCode::ALL`]); the message text is for people and may change. How a
+//! code is carried is the server's: push-tower maps each to an HTTP status,
+//! a WebSocket to a close code.
 //!
 //! ```
-//! use push_core::wire::WireError;
+//! use push_core::wire::{ErrorCode, WireError};
 //! use push_core::{Error, Start};
 //!
 //! let error = Error::from(Start::from_wire(None, Some(""), None).unwrap_err());
 //! let wire = WireError::from(&error);
-//! assert_eq!(wire.status(), http::StatusCode::BAD_REQUEST);
-//! assert_eq!(wire.code(), "bad_cursor");
+//! assert_eq!(wire.code(), ErrorCode::BadCursor);
+//! assert_eq!(wire.code().as_str(), "bad_cursor");
 //! assert!(wire.to_json().starts_with(r#"{"error":"bad_cursor","message":"#));
 //! ```
 
 use std::fmt;
 
-use http::StatusCode;
-
 use crate::error::Error;
 use crate::event::EventNameError;
 
-/// An error as the wire contract answers it: a status, a stable code and a
-/// message that says what to do, sent as `{"error":"<code>","message":"…"}`.
+/// A stable error code of the wire contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// A channel name breaks the naming rules.
+    BadChannel,
+    /// A malformed cursor, `after` with `from`, an empty `after`, an unknown
+    /// `from`.
+    BadCursor,
+    /// A cursor of the channel's current incarnation past its head.
+    CursorAhead,
+    /// A text body that is not UTF-8.
+    BadUtf8,
+    /// An event name that is empty, too long, or has CR, LF or NUL.
+    BadEventName,
+    /// An event name starting with `push.`.
+    ReservedEventName,
+    /// A long-poll `timeout` that is not a number of seconds.
+    BadTimeout,
+    /// A request body that could not be read to its end.
+    BadBody,
+    /// An unknown path, a message past the head, an absent channel.
+    NotFound,
+    /// A known path with another method.
+    MethodNotAllowed,
+    /// An event no longer retained, or of another incarnation.
+    Gone,
+    /// The channel's incarnation closed while the request was served.
+    Closed,
+    /// A body over the largest event accepted.
+    TooLarge,
+    /// A technique this server does not offer.
+    NotImplemented,
+    /// The cap on channels is reached.
+    TooManyChannels,
+    /// A graceful shutdown is under way.
+    ShuttingDown,
+    /// The channel store failed; retry.
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// Every code a server of this crate's wire contract may send.
+    pub const ALL: [ErrorCode; 17] = [
+        ErrorCode::BadChannel,
+        ErrorCode::BadCursor,
+        ErrorCode::CursorAhead,
+        ErrorCode::BadUtf8,
+        ErrorCode::BadEventName,
+        ErrorCode::ReservedEventName,
+        ErrorCode::BadTimeout,
+        ErrorCode::BadBody,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Gone,
+        ErrorCode::Closed,
+        ErrorCode::TooLarge,
+        ErrorCode::NotImplemented,
+        ErrorCode::TooManyChannels,
+        ErrorCode::ShuttingDown,
+        ErrorCode::Unavailable,
+    ];
+
+    /// The code on the wire, such as `bad_cursor`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadChannel => "bad_channel",
+            ErrorCode::BadCursor => "bad_cursor",
+            ErrorCode::CursorAhead => "cursor_ahead",
+            ErrorCode::BadUtf8 => "bad_utf8",
+            ErrorCode::BadEventName => "bad_event_name",
+            ErrorCode::ReservedEventName => "reserved_event_name",
+            ErrorCode::BadTimeout => "bad_timeout",
+            ErrorCode::BadBody => "bad_body",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Gone => "gone",
+            ErrorCode::Closed => "closed",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::NotImplemented => "not_implemented",
+            ErrorCode::TooManyChannels => "too_many_channels",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+
+    /// The code spelled `code` on the wire, if any.
+    pub fn from_wire(code: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error as the wire contract answers it: a stable code, a message that
+/// says what to do, and when to retry if the client should.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WireError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     retry_after: Option<u32>,
 }
 
 impl WireError {
-    /// An error with this status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         WireError {
-            status,
             code,
             message: message.into(),
             retry_after: None,
         }
     }
 
-    /// `400 bad_utf8`: a text body that is not UTF-8.
+    /// `bad_cursor`: a `Last-Event-ID` header that is not even text.
+    pub fn bad_last_event_id() -> Self {
+        Self::new(
+            ErrorCode::BadCursor,
+            "the Last-Event-ID header is not an id this server gave; send back an id exactly as received",
+        )
+    }
+
+    /// `bad_utf8`: a text body that is not UTF-8.
     pub fn bad_utf8() -> Self {
         Self::new(
-            StatusCode::BAD_REQUEST,
-            "bad_utf8",
+            ErrorCode::BadUtf8,
             "the body is not valid UTF-8 but its Content-Type says text; fix the encoding or send it as application/octet-stream",
         )
     }
 
-    /// `404 not_found`.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    /// `bad_timeout`: a long-poll `timeout` that is not a number of seconds.
+    pub fn bad_timeout(raw: &str) -> Self {
+        Self::new(
+            ErrorCode::BadTimeout,
+            format!("`timeout={raw}` is not a number of seconds; send for example `timeout=25`"),
+        )
     }
 
-    /// `405 method_not_allowed`, naming the methods the path accepts.
+    /// `bad_body`: the request body could not be read to its end.
+    pub fn bad_body() -> Self {
+        Self::new(
+            ErrorCode::BadBody,
+            "the request body could not be read to its end; send it again",
+        )
+    }
+
+    /// `not_found`: no route has this path.
+    pub fn no_such_path() -> Self {
+        Self::new(
+            ErrorCode::NotFound,
+            "no such path; see PROTOCOL.md for the routes (/channels/{name}, /channels/{name}/sse, …)",
+        )
+    }
+
+    /// `not_found`: a single-technique service found no channel in the
+    /// request where it was told to look.
+    pub fn no_channel_in_request(looked_for: &str) -> Self {
+        Self::new(
+            ErrorCode::NotFound,
+            format!("this path names no channel; the service takes it from {looked_for}"),
+        )
+    }
+
+    /// `not_found`: deleting a channel that does not exist.
+    pub fn no_such_channel() -> Self {
+        Self::new(
+            ErrorCode::NotFound,
+            "no such channel; it may already be closed",
+        )
+    }
+
+    /// `not_found`: an event id past the channel's head.
+    pub fn not_published() -> Self {
+        Self::new(
+            ErrorCode::NotFound,
+            "no event has this id yet; it is past the channel's newest event",
+        )
+    }
+
+    /// `method_not_allowed`, naming the methods the path accepts.
     pub fn method_not_allowed(allowed: &str) -> Self {
         Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             format!("this path accepts {allowed}"),
         )
     }
 
-    /// `410 gone`: an event no longer retained, or of another incarnation.
+    /// `gone`: an event no longer retained, or of another incarnation.
     pub fn gone() -> Self {
         Self::new(
-            StatusCode::GONE,
-            "gone",
+            ErrorCode::Gone,
             "that event is no longer retained or belongs to an earlier incarnation of the channel; resume from the channel's earliest event",
         )
     }
 
-    /// `503 shutting_down` with `Retry-After`: the server is draining.
+    /// `too_large`: a body over `max` bytes, refused before it is read.
+    pub fn body_too_large(max: usize) -> Self {
+        Self::new(
+            ErrorCode::TooLarge,
+            format!(
+                "the body is over the limit of {max} bytes; split it or send a reference to it"
+            ),
+        )
+    }
+
+    /// `not_implemented`: the technique at `segment` is not served here.
+    pub fn not_implemented(segment: &str, served: &[&str]) -> Self {
+        Self::new(
+            ErrorCode::NotImplemented,
+            format!(
+                "the {segment} technique is not available on this server yet; use {}",
+                served.join(", ")
+            ),
+        )
+    }
+
+    /// `shutting_down` with `Retry-After`: the server is draining.
     pub fn shutting_down(retry_after_secs: u32) -> Self {
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
+            ErrorCode::ShuttingDown,
             "the server is shutting down; retry with your cursor after the Retry-After delay",
         )
         .with_retry_after(retry_after_secs)
@@ -88,13 +256,8 @@ impl WireError {
         self
     }
 
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The stable error code, such as `bad_cursor`.
-    pub fn code(&self) -> &'static str {
+    /// The stable error code.
+    pub fn code(&self) -> ErrorCode {
         self.code
     }
 
@@ -103,7 +266,8 @@ impl WireError {
         &self.message
     }
 
-    /// The `Retry-After` delay in seconds, when the client should retry.
+    /// The delay in seconds after which the client should retry, if it
+    /// should.
     pub fn retry_after(&self) -> Option<u32> {
         self.retry_after
     }
@@ -112,7 +276,7 @@ impl WireError {
     pub fn to_json(&self) -> String {
         let mut out = Vec::with_capacity(self.message.len() + 48);
         out.extend_from_slice(b"{\"error\":\"");
-        out.extend_from_slice(self.code.as_bytes());
+        out.extend_from_slice(self.code.as_str().as_bytes());
         out.extend_from_slice(b"\",\"message\":");
         crate::envelope::write_json_string(&mut out, &self.message);
         out.push(b'}');
@@ -122,30 +286,22 @@ impl WireError {
 
 impl From<&Error> for WireError {
     fn from(error: &Error) -> Self {
-        let message = error.to_string();
-        match error {
-            Error::BadChannelName(_) => Self::new(StatusCode::BAD_REQUEST, "bad_channel", message),
-            Error::BadEventName(EventNameError::Reserved) => {
-                Self::new(StatusCode::BAD_REQUEST, "reserved_event_name", message)
+        let code = match error {
+            Error::BadChannelName(_) => ErrorCode::BadChannel,
+            Error::BadEventName(EventNameError::Reserved) => ErrorCode::ReservedEventName,
+            Error::BadEventName(_) => ErrorCode::BadEventName,
+            Error::BadStart(_) => ErrorCode::BadCursor,
+            Error::CursorAhead { .. } => ErrorCode::CursorAhead,
+            Error::TooLarge { .. } => ErrorCode::TooLarge,
+            Error::TooManyChannels { .. } => {
+                return Self::new(ErrorCode::TooManyChannels, error.to_string()).with_retry_after(5)
             }
-            Error::BadEventName(_) => Self::new(StatusCode::BAD_REQUEST, "bad_event_name", message),
-            Error::BadStart(_) => Self::new(StatusCode::BAD_REQUEST, "bad_cursor", message),
-            Error::CursorAhead { .. } => {
-                Self::new(StatusCode::BAD_REQUEST, "cursor_ahead", message)
+            Error::Closed => ErrorCode::Closed,
+            Error::Backend(_) => {
+                return Self::new(ErrorCode::Unavailable, error.to_string()).with_retry_after(1)
             }
-            Error::TooLarge { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
-            }
-            Error::TooManyChannels { .. } => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too_many_channels",
-                message,
-            )
-            .with_retry_after(5),
-            Error::Closed => Self::new(StatusCode::GONE, "closed", message),
-            Error::Backend(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-                .with_retry_after(1),
-        }
+        };
+        Self::new(code, error.to_string())
     }
 }
 
@@ -157,13 +313,7 @@ impl From<Error> for WireError {
 
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
-        )
+        write!(f, "{}: {}", self.code, self.message)
     }
 }
 
@@ -179,41 +329,32 @@ mod tests {
     #[test]
     fn every_error_maps_to_its_contract_code() {
         let id = EventId::new(Epoch::from_u64(1), 2);
-        let cases: Vec<(Error, u16, &str)> = vec![
+        let cases: Vec<(Error, &str)> = vec![
             (
                 Error::BadChannelName(ChannelNameError::Empty),
-                400,
                 "bad_channel",
             ),
-            (
-                Error::BadEventName(EventNameError::Empty),
-                400,
-                "bad_event_name",
-            ),
+            (Error::BadEventName(EventNameError::Empty), "bad_event_name"),
             (
                 Error::BadEventName(EventNameError::Reserved),
-                400,
                 "reserved_event_name",
             ),
-            (Error::BadStart(StartError::EmptyAfter), 400, "bad_cursor"),
+            (Error::BadStart(StartError::EmptyAfter), "bad_cursor"),
             (
                 Error::CursorAhead {
                     cursor: id,
                     head: id,
                 },
-                400,
                 "cursor_ahead",
             ),
-            (Error::TooLarge { len: 2, max: 1 }, 413, "too_large"),
-            (Error::TooManyChannels { max: 1 }, 503, "too_many_channels"),
+            (Error::TooLarge { len: 2, max: 1 }, "too_large"),
+            (Error::TooManyChannels { max: 1 }, "too_many_channels"),
+            (Error::Closed, "closed"),
+            (Error::Backend("down".into()), "unavailable"),
         ];
-        for (error, status, code) in cases {
+        for (error, code) in cases {
             let wire = WireError::from(&error);
-            assert_eq!(
-                (wire.status().as_u16(), wire.code()),
-                (status, code),
-                "{error:?}"
-            );
+            assert_eq!(wire.code().as_str(), code, "{error:?}");
             let json: serde_json::Value = serde_json::from_str(&wire.to_json()).unwrap();
             assert_eq!(json["error"], code);
             assert_eq!(json["message"], error.to_string());
@@ -222,5 +363,16 @@ mod tests {
             WireError::from(&Error::TooManyChannels { max: 1 }).retry_after(),
             Some(5)
         );
+    }
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_wire(code.as_str()), Some(code));
+        }
+        let mut names: Vec<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
     }
 }

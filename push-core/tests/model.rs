@@ -216,8 +216,7 @@ impl Incarnation {
     }
 
     fn publish(&mut self, message: Message) {
-        let cost =
-            message.data().len() + message.event().map_or(0, str::len) + EVENT_OVERHEAD_BYTES;
+        let cost = message.data().len() + message.name().map_or(0, str::len) + EVENT_OVERHEAD_BYTES;
         self.events.push(PublishedEvent {
             message,
             cost,
@@ -410,7 +409,7 @@ impl Model {
         self.seed += 1;
         let mut message = Message::new(data(self.seed, len, binary));
         if let Some(name) = NAMES[name] {
-            message = message.with_event(name).unwrap();
+            message = message.with_name(name).unwrap();
         }
         let index = self.incarnations.len() - 1;
         let current = &mut self.incarnations[index];

@@ -38,9 +38,7 @@ async fn serves_and_stops_cleanly_on_sigterm() {
 
     let mut session = tokio::time::timeout(
         Duration::from_secs(10),
-        Technique::Sse
-            .client(http.clone())
-            .open("demo", StartAt::Now),
+        conformance::WireClient::new(Technique::Sse, http.clone()).open("demo", StartAt::Now),
     )
     .await
     .unwrap()

@@ -1,27 +1,23 @@
 //! The response body of every push service.
 //!
 //! A [`PushBody`] is either a complete answer (a poll's JSON, an error) or a
-//! stream driven by a subscription and a byte-oriented
-//! [`Delivery`]. Its data are [`Bytes`]: each event's
-//! encoding, shared by every subscriber, is handed to the server as it is,
-//! never copied. Items that are ready together are taken from the channel
-//! under one lock and yielded back to back, so hyper gathers them into one
-//! vectored write instead of one write per event.
+//! stream: the [engine](push_core::engine)'s frames of a subscription through
+//! a byte framing. Its data are [`Bytes`]: each event's encoding, shared by
+//! every subscriber, is handed to the server as it is, never copied. Items
+//! that are ready together are taken from the channel at once and yielded
+//! back to back, so hyper gathers them into one vectored write instead of one
+//! write per event.
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use push_core::{Delivery, EventId, Item, MemorySubscription, Signal, Subscription};
+use push_core::engine::{End, Frames};
+use push_core::{Delivery, Subscription};
 
-use crate::alarm::LagAlarm;
-use crate::signals::{Listener, IDLE_TICKS};
-
-/// The most items taken from a channel at once.
-const MAX_TAKE: usize = 16;
+use crate::stalled_reader::StalledReader;
 
 /// The body of every response of this crate.
 pub struct PushBody {
@@ -34,22 +30,35 @@ enum Kind {
         parts: std::vec::IntoIter<Bytes>,
         remaining: u64,
     },
-    Stream(Box<StreamState>),
+    Stream(Box<dyn ByteStream>),
 }
 
-struct StreamState {
-    subscription: MemorySubscription,
-    delivery: Arc<dyn Delivery<Frame = Bytes>>,
-    listener: Listener,
-    /// Items taken from the channel and not yet yielded, from `next_item` on.
-    items: Vec<Item>,
-    next_item: usize,
-    max_frame_bytes: usize,
-    cursor: Option<EventId>,
-    last_activity_tick: u64,
-    ended: bool,
-    /// The connection's alarm, told when this stream ends lagged.
-    alarm: Option<LagAlarm>,
+/// A stream body, whatever its subscription and framing.
+trait ByteStream: Send {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>>;
+    fn is_ended(&self) -> bool;
+}
+
+struct StreamBody<S, D> {
+    frames: Frames<S, D>,
+    /// The connection's watch, told when this stream ends lagged.
+    stalled_reader: Option<StalledReader>,
+}
+
+impl<S: Subscription, D: Delivery<Frame = Bytes>> ByteStream for StreamBody<S, D> {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let frame = self.frames.poll_frame(cx);
+        if self.frames.end() == Some(End::Lagged) {
+            if let Some(watch) = self.stalled_reader.take() {
+                watch.resolve();
+            }
+        }
+        frame
+    }
+
+    fn is_ended(&self) -> bool {
+        self.frames.end().is_some()
+    }
 }
 
 impl PushBody {
@@ -80,102 +89,26 @@ impl PushBody {
         }
     }
 
-    /// A streaming body: every item of `subscription` framed by `delivery`,
-    /// a heartbeat when idle, and the shutdown signal when the server drains.
-    pub(crate) fn stream(
-        mut subscription: MemorySubscription,
-        delivery: Arc<dyn Delivery<Frame = Bytes>>,
-        listener: Listener,
-        max_frame_bytes: usize,
-        alarm: Option<LagAlarm>,
-    ) -> Self {
-        if let Some(alarm) = &alarm {
-            subscription.on_lag(alarm.lag_waker());
+    /// A streaming body of `frames`. With a `stalled_reader` watch, the
+    /// subscription raises it when lagged, and the stream resolves it when
+    /// it delivers the lagged signal.
+    pub(crate) fn stream<S, D>(
+        mut frames: Frames<S, D>,
+        stalled_reader: Option<StalledReader>,
+    ) -> Self
+    where
+        S: Subscription,
+        D: Delivery<Frame = Bytes>,
+    {
+        if let Some(watch) = &stalled_reader {
+            frames.on_lag(watch.lag_waker());
         }
-        let last_activity_tick = listener.signals().tick();
         PushBody {
-            kind: Kind::Stream(Box::new(StreamState {
-                subscription,
-                delivery,
-                listener,
-                items: Vec::new(),
-                next_item: 0,
-                max_frame_bytes,
-                cursor: None,
-                last_activity_tick,
-                ended: false,
-                alarm,
+            kind: Kind::Stream(Box::new(StreamBody {
+                frames,
+                stalled_reader,
             })),
         }
-    }
-}
-
-impl StreamState {
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        loop {
-            if self.ended {
-                return Poll::Ready(None);
-            }
-            if self.listener.signals().is_shutting_down() {
-                return Poll::Ready(Some(self.shutdown_frame()));
-            }
-            if let Some(item) = self.items.get(self.next_item) {
-                self.next_item += 1;
-                let bytes = match item {
-                    Item::Event(event) => {
-                        self.cursor = Some(event.id());
-                        self.delivery.event(event)
-                    }
-                    Item::Signal(signal) => {
-                        if let (Signal::Lagged(_), Some(alarm)) = (signal, &self.alarm) {
-                            alarm.resolve();
-                        }
-                        if signal.is_terminal() {
-                            self.ended = true;
-                        } else {
-                            self.cursor = Some(signal.cursor());
-                        }
-                        self.delivery.signal(signal)
-                    }
-                };
-                self.last_activity_tick = self.listener.signals().tick();
-                return Poll::Ready(Some(bytes));
-            }
-            self.items.clear();
-            self.next_item = 0;
-            match self
-                .subscription
-                .poll_take(cx, &mut self.items, MAX_TAKE, self.max_frame_bytes)
-            {
-                Poll::Ready(0) => self.ended = true,
-                Poll::Ready(_) => {}
-                Poll::Pending => return self.poll_idle(cx),
-            }
-        }
-    }
-
-    /// Nothing to send: a heartbeat if idle long enough, else wait for the
-    /// channel, the shared tick or shutdown.
-    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        self.listener.register(cx);
-        let signals = self.listener.signals();
-        if signals.is_shutting_down() {
-            return Poll::Ready(Some(self.shutdown_frame()));
-        }
-        let tick = signals.tick();
-        if tick.saturating_sub(self.last_activity_tick) >= IDLE_TICKS {
-            self.last_activity_tick = tick;
-            if let Some(heartbeat) = self.delivery.heartbeat() {
-                return Poll::Ready(Some(heartbeat));
-            }
-        }
-        Poll::Pending
-    }
-
-    fn shutdown_frame(&mut self) -> Bytes {
-        self.ended = true;
-        let cursor = self.cursor.unwrap_or_else(|| self.subscription.cursor());
-        self.delivery.signal(&Signal::Shutdown(cursor))
     }
 }
 
@@ -196,7 +129,7 @@ impl Body for PushBody {
                 }
                 Poll::Ready(part.map(|part| Ok(Frame::data(part))))
             }
-            Kind::Stream(state) => state.poll_frame(cx).map(|c| c.map(|c| Ok(Frame::data(c)))),
+            Kind::Stream(stream) => stream.poll_frame(cx).map(|c| c.map(|c| Ok(Frame::data(c)))),
         }
     }
 
@@ -204,7 +137,7 @@ impl Body for PushBody {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Parts { remaining, .. } => *remaining == 0,
-            Kind::Stream(state) => state.ended,
+            Kind::Stream(stream) => stream.is_ended(),
         }
     }
 
@@ -226,10 +159,9 @@ impl fmt::Debug for PushBody {
                 .debug_struct("PushBody::Parts")
                 .field("remaining", remaining)
                 .finish(),
-            Kind::Stream(state) => f
+            Kind::Stream(stream) => f
                 .debug_struct("PushBody::Stream")
-                .field("cursor", &state.cursor)
-                .field("ended", &state.ended)
+                .field("ended", &stream.is_ended())
                 .finish(),
         }
     }

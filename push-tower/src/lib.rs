@@ -1,15 +1,18 @@
 //! Every `push` technique as a tower [`Service`](tower_service::Service).
 //!
 //! One module per technique, shaped alike: [`poll`] (short polling),
-//! [`long_poll`], [`sse`] (Server-Sent Events) and [`stream`] (NDJSON HTTP
+//! [`long_poll`], [`sse`] (Server-Sent Events) and [`ndjson`] (HTTP
 //! streaming), plus [`publish`]. [`Router`] serves the whole wire contract
 //! of `PROTOCOL.md` under one prefix, and [`serve()`] runs any of them on
 //! hyper with HTTP/1.1 and h2c on one port and graceful shutdown.
 //!
 //! Services are `Clone + Send + Sync + 'static` with `Error = Infallible`,
 //! so axum's `route_service` and `nest_service` take them as they are. They
-//! share a [`Push`]: the hub, the [`Config`], one heartbeat tick for every
-//! connection and the shutdown switch.
+//! share a [`Push`]: the channel source, the [`Config`], one heartbeat tick
+//! for every connection and the shutdown switch. Every technique reaches
+//! storage only through push-core's [`Channels`] trait,
+//! so any source serves them all; the in-memory [`Hub`](push_core::Hub) is
+//! the default type.
 //!
 //! ```no_run
 //! use push_core::{Hub, HubConfig};
@@ -22,77 +25,100 @@
 //! # }
 //! ```
 //!
-//! With axum:
+//! With axum, one technique on a route of your own (the channel from a named
+//! path parameter) and the whole protocol nested under `/push`, with streams
+//! ending with the shutdown signal when axum starts draining:
 //!
-//! ```
+//! ```no_run
 //! use push_core::{Hub, HubConfig};
-//! use push_tower::{sse::SseService, Config, Push};
+//! use push_tower::{ChannelFrom, Config, Push};
 //!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let push = Push::new(Hub::new(HubConfig::default()), Config::default());
 //! let app: axum::Router = axum::Router::new()
-//!     .route_service("/events/{name}", SseService::new(push.clone()))
+//!     .route_service("/rooms/{room}/live", push.sse(ChannelFrom::path("/rooms/{room}/live")?))
 //!     .nest_service("/push", push.router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app)
+//!     .with_graceful_shutdown(push.shutdown_on(async {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!     }))
+//!     .await?;
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! A channel source of your own goes in place of the hub: see
+//! [`Channels`] for the rules it follows and the
+//! crate's `custom_backend` example for one served by every technique.
 
-mod alarm;
-pub mod body;
+mod body;
+mod channel_from;
+pub mod error;
+mod future;
 pub mod long_poll;
+pub mod ndjson;
 pub mod poll;
 pub mod publish;
 mod push;
 mod request;
+mod response;
 pub mod router;
 pub mod serve;
-mod service;
-mod signals;
 pub mod sse;
-pub mod stream;
+mod stalled_reader;
+mod streaming;
+mod subscribe;
 
 pub use body::PushBody;
+pub use channel_from::{ChannelFrom, ChannelFromError};
+pub use future::ResponseFuture;
 pub use push::{Config, Push};
 pub use router::Router;
 pub use serve::{serve, Serve};
-pub use service::ResponseFuture;
 
 pub use push_core;
 
-impl Push {
+use push_core::Channels;
+
+impl<C: Channels> Push<C> {
     /// The whole wire contract as one service; see [`Router`].
-    pub fn router(&self) -> Router {
+    pub fn router(&self) -> Router<C> {
         Router::new(self.clone())
     }
 
-    /// Server-Sent Events over every channel; see [`sse`].
-    pub fn sse(&self) -> sse::SseService {
-        sse::SseService::new(self.clone())
+    /// Server-Sent Events of the channel `channel_from` finds; see [`sse`].
+    pub fn sse(&self, channel_from: ChannelFrom) -> sse::SseService<C> {
+        sse::SseService::new(self.clone(), channel_from)
     }
 
-    /// NDJSON streaming over every channel; see [`stream`].
-    pub fn stream(&self) -> stream::StreamService {
-        stream::StreamService::new(self.clone())
+    /// NDJSON streaming of the channel `channel_from` finds; see [`ndjson`].
+    pub fn ndjson(&self, channel_from: ChannelFrom) -> ndjson::NdjsonService<C> {
+        ndjson::NdjsonService::new(self.clone(), channel_from)
     }
 
-    /// Short polling over every channel; see [`poll`].
-    pub fn poll(&self) -> poll::PollService {
-        poll::PollService::new(self.clone())
+    /// Short polling of the channel `channel_from` finds; see [`poll`].
+    pub fn poll(&self, channel_from: ChannelFrom) -> poll::PollService<C> {
+        poll::PollService::new(self.clone(), channel_from)
     }
 
-    /// Long polling over every channel; see [`long_poll`].
-    pub fn long_poll(&self) -> long_poll::LongPollService {
-        long_poll::LongPollService::new(self.clone())
+    /// Long polling of the channel `channel_from` finds; see [`long_poll`].
+    pub fn long_poll(&self, channel_from: ChannelFrom) -> long_poll::LongPollService<C> {
+        long_poll::LongPollService::new(self.clone(), channel_from)
     }
 
-    /// Publishing to every channel; see [`publish`].
-    pub fn publish(&self) -> publish::PublishService {
-        publish::PublishService::new(self.clone())
+    /// Publishing to the channel `channel_from` finds; see [`publish`].
+    pub fn publish(&self, channel_from: ChannelFrom) -> publish::PublishService<C> {
+        publish::PublishService::new(self.clone(), channel_from)
     }
 
     /// Answers `request` with a stream of `channel` framed by your own
-    /// byte-oriented `delivery`, with everything the built-in streams do:
-    /// the start position from `Last-Event-ID`, `?after=` or
+    /// byte-oriented `delivery`, driven by the same engine as the built-in
+    /// streams: the start position from `Last-Event-ID`, `?after=` or
     /// `?from=earliest`; errors answered as JSON before the stream starts;
-    /// the shared heartbeat tick; the shutdown signal; the proxy-safe
-    /// headers; and queued events gathered into few writes.
+    /// the shared heartbeat tick; the shutdown signal; the stalled-reader
+    /// rule; the proxy-safe headers; and queued events gathered into few
+    /// writes.
     ///
     /// This is how a custom transport over plain HTTP (`multipart/mixed`,
     /// say) gets the built-in semantics; the conformance crate's
@@ -111,14 +137,17 @@ impl Push {
     /// assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     /// # });
     /// ```
-    pub fn stream_with<B>(
+    pub fn stream_with<B, D>(
         &self,
         channel: &str,
         request: &http::Request<B>,
-        delivery: std::sync::Arc<dyn push_core::Delivery<Frame = bytes::Bytes>>,
-    ) -> ResponseFuture {
+        delivery: D,
+    ) -> ResponseFuture
+    where
+        D: push_core::Delivery<Frame = bytes::Bytes>,
+    {
         match request::channel_name(channel) {
-            Ok(channel) => sse::stream_response(self, &channel, request, delivery),
+            Ok(channel) => streaming::respond(self, channel, request, delivery),
             Err(error) => ResponseFuture::error(error),
         }
     }

@@ -10,15 +10,16 @@
 //! use http::Request;
 //! use http_body_util::BodyExt;
 //! use push_core::{Data, Hub, HubConfig, Message};
-//! use push_tower::{poll::PollService, Config, Push};
+//! use push_tower::{ChannelFrom, Config, Push};
 //! use tower::ServiceExt;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let push = Push::new(Hub::new(HubConfig::default()), Config::default());
-//! let id = push.hub().publish("news", Message::new(Data::text("hello"))).unwrap();
+//! let id = push.channels().publish("news", Message::new(Data::text("hello"))).unwrap();
 //!
+//! let poll = push.poll(ChannelFrom::path("/poll/{channel}").unwrap());
 //! let request = Request::get("/poll/news?from=earliest").body(String::new()).unwrap();
-//! let response = PollService::new(push).oneshot(request).await.unwrap();
+//! let response = poll.oneshot(request).await.unwrap();
 //! assert_eq!(response.headers()["etag"], format!("\"{id}\"").as_str());
 //! let body = response.into_body().collect().await.unwrap().to_bytes();
 //! let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -27,56 +28,67 @@
 //! # });
 //! ```
 
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode};
-use push_core::delivery::{self, Batch, Delivery};
-use push_core::{ChannelName, Event, EventId, Item, MemorySubscription, Signal, Subscription};
+use push_core::delivery::Batch;
+use push_core::wire::WireError;
+use push_core::{ChannelName, Channels, Event, EventId, Item, Signal, Subscription};
 
 use crate::body::PushBody;
-use crate::request::{self, Query};
-use crate::service::technique_service;
-use crate::{Push, ResponseFuture};
+use crate::channel_from::technique_service;
+use crate::subscribe::Subscribe;
+use crate::{error, response, Push, ResponseFuture};
 
 technique_service! {
-    /// Short polling as a tower [`Service`](tower_service::Service). See the
-    /// [module docs](self).
-    PollService => respond
+    /// Short polling as a tower [`Service`](tower_service::Service),
+    /// answering `GET`. See the [module docs](self).
+    PollService, GET, "GET" => respond
 }
 
-pub(crate) fn respond<B>(
-    push: &Push,
-    channel: &ChannelName,
+pub(crate) fn respond<C: Channels, B>(
+    push: &Push<C>,
+    channel: ChannelName,
     request: Request<B>,
 ) -> ResponseFuture {
-    let query = Query::parse(request.uri());
-    let answer = request::start(request.headers(), &query).and_then(|start| {
-        push.hub()
-            .subscribe(channel.as_str(), start)
-            .map_err(Into::into)
-    });
-    let mut subscription = match answer {
-        Ok(subscription) => subscription,
+    let subscribe = match Subscribe::from_request(channel, &request) {
+        Ok(subscribe) => subscribe,
         Err(error) => return ResponseFuture::error(error),
     };
-    let mut collected = Collected::default();
-    let waker = std::task::Waker::noop();
-    // A short poll answers with what is ready now, whatever that is.
-    let _ = collected.take(
-        &mut subscription,
-        &mut Context::from_waker(waker),
-        push.config().max_batch,
-    );
-    if collected.is_nothing_new() && if_none_match(request.headers(), collected.cursor()) {
-        let mut response = Response::new(PushBody::empty());
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        set_etag(response.headers_mut(), collected.cursor());
-        return ResponseFuture::ready(response);
-    }
-    let mut response = collected.answer();
-    set_etag(response.headers_mut(), collected.cursor());
-    ResponseFuture::ready(response)
+    let if_none_match: Vec<HeaderValue> = request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .cloned()
+        .collect();
+    let push = push.clone();
+    ResponseFuture::pending(async move {
+        let mut subscription = match subscribe.on(push.channels()).await {
+            Ok(subscription) => subscription,
+            Err(error) => return error::response(error),
+        };
+        let mut collected = Collected::default();
+        // A subscription is caught up when subscribe completes (the rules of
+        // `Channels`), so what is ready now is everything that is new.
+        let _ = collected.take(
+            &mut subscription,
+            &mut Context::from_waker(Waker::noop()),
+            push.config().max_batch,
+        );
+        let cursor = match collected.cursor() {
+            Ok(cursor) => cursor,
+            Err(error) => return error::response(error),
+        };
+        if collected.is_nothing_new() && if_none_match_names(&if_none_match, cursor) {
+            let mut response = response::empty(StatusCode::NOT_MODIFIED);
+            set_etag(response.headers_mut(), cursor);
+            return response;
+        }
+        let mut response = collected.answer(cursor);
+        set_etag(response.headers_mut(), cursor);
+        response
+    })
 }
 
 fn set_etag(headers: &mut HeaderMap, cursor: EventId) {
@@ -86,10 +98,9 @@ fn set_etag(headers: &mut HeaderMap, cursor: EventId) {
 }
 
 /// Whether `If-None-Match` names the quoted cursor (or `*`).
-fn if_none_match(headers: &HeaderMap, cursor: EventId) -> bool {
+fn if_none_match_names(values: &[HeaderValue], cursor: EventId) -> bool {
     let cursor = cursor.to_string();
-    headers
-        .get_all(header::IF_NONE_MATCH)
+    values
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
@@ -116,9 +127,9 @@ pub(crate) struct Collected {
 
 impl Collected {
     /// Takes what is ready, up to `max_batch` events; `Pending` if nothing was.
-    pub(crate) fn take(
+    pub(crate) fn take<S: Subscription>(
         &mut self,
-        subscription: &mut MemorySubscription,
+        subscription: &mut S,
         cx: &mut Context<'_>,
         max_batch: usize,
     ) -> Poll<()> {
@@ -161,21 +172,28 @@ impl Collected {
         self.events.is_empty() && !self.gap && !self.closed
     }
 
-    pub(crate) fn cursor(&self) -> EventId {
-        self.cursor
-            .expect("a subscription states its position before anything else")
+    /// The cursor to answer: the last event's id, or the position.
+    ///
+    /// # Errors
+    ///
+    /// `unavailable` if the subscription stated no position, which breaks
+    /// the rules of `Channels`.
+    pub(crate) fn cursor(&self) -> Result<EventId, WireError> {
+        self.cursor.ok_or_else(|| {
+            WireError::from(push_core::Error::Backend(
+                "the channel source gave no position for the subscription".into(),
+            ))
+        })
     }
 
-    pub(crate) fn answer(&self) -> Response<PushBody> {
+    pub(crate) fn answer(&self, cursor: EventId) -> Response<PushBody> {
         let batch = Batch {
             events: &self.events,
-            cursor: self.cursor(),
+            cursor,
             gap: self.gap,
             closed: self.closed,
         };
-        let poll = delivery::Poll;
-        let parts = poll.batch(&batch).unwrap_or_default();
-        request::json_body(StatusCode::OK, PushBody::from_parts(parts))
+        response::json_body(StatusCode::OK, PushBody::from_parts(batch.encode()))
     }
 }
 
@@ -187,17 +205,14 @@ mod tests {
     #[test]
     fn if_none_match_forms() {
         let cursor = EventId::new(Epoch::from_u64(1), 2);
-        let matches = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
-            if_none_match(&headers, cursor)
-        };
+        let matches =
+            |value: &str| if_none_match_names(&[HeaderValue::from_str(value).unwrap()], cursor);
         assert!(matches("\"0000000000000001-2\""));
         assert!(matches("W/\"0000000000000001-2\""));
         assert!(matches("\"x\", \"0000000000000001-2\""));
         assert!(matches("*"));
         assert!(!matches("\"0000000000000001-3\""));
         assert!(!matches("0000000000000001-2"));
-        assert!(!if_none_match(&HeaderMap::new(), cursor));
+        assert!(!if_none_match_names(&[], cursor));
     }
 }

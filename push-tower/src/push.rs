@@ -1,28 +1,29 @@
-//! The state every push service shares: the hub, the configuration, the
-//! heartbeat tick and the shutdown switch.
+//! The state every push service shares: the channel source, the
+//! configuration, the heartbeat tick and the shutdown switch.
 
 use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use push_core::delivery::{Ndjson, Sse};
-use push_core::{Delivery, Hub};
-
-use crate::signals::Signals;
+use push_core::engine::{Listener, Pulse};
+use push_core::{Channels, Hub};
 
 /// Settings of the push services, with sensible defaults.
 ///
-/// The heartbeat interval and the longest long-poll hold are channel limits
-/// (the wire contract reports them in the channel info), so they live in the
-/// hub's [`Limits`](push_core::Limits); the rest is here.
+/// The heartbeat interval, the longest long-poll hold and the largest event
+/// are channel limits (the wire contract reports them in the channel info),
+/// so they live in the channel source's [`Limits`](push_core::Limits); the
+/// rest is here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
     /// The most events in one poll or long-poll answer. Default 1,000.
     pub max_batch: usize,
     /// The long-poll hold when the client sends no `?timeout=`, capped by
-    /// the hub's `long_poll_max`. Default 30 s.
+    /// the channel source's `long_poll_max`. Default 30 s.
     pub long_poll_default: Duration,
     /// `retry:` sent to SSE clients with the position, if any. Default 3 s.
     pub sse_retry: Option<Duration>,
@@ -81,58 +82,72 @@ impl Config {
     }
 }
 
-/// The shared state of every push service: a [`Hub`], a [`Config`], one
-/// heartbeat tick for all connections and the graceful-shutdown switch.
+/// The shared state of every push service: a [`Channels`] source (the
+/// in-memory [`Hub`] unless you name another), a [`Config`], one heartbeat
+/// tick for all connections and the graceful-shutdown switch.
 ///
 /// Cheap to clone. Build services from it: [`Push::router`] for the whole
-/// wire contract, or one technique with [`Push::sse`], [`Push::stream`],
-/// [`Push::poll`], [`Push::long_poll`].
+/// wire contract, or one technique with [`Push::sse`], [`Push::ndjson`],
+/// [`Push::poll`], [`Push::long_poll`], [`Push::publish`].
 ///
 /// ```
 /// use push_core::{Hub, HubConfig};
-/// use push_tower::{Config, Push};
+/// use push_tower::{ChannelFrom, Config, Push};
 ///
 /// let push = Push::new(Hub::new(HubConfig::default()), Config::default());
 /// let router = push.router();
-/// let sse = push.sse();
+/// let sse = push.sse(ChannelFrom::path("/events/{name}").unwrap());
 /// # let _ = (router, sse);
 /// ```
-#[derive(Clone)]
-pub struct Push {
-    pub(crate) inner: Arc<Inner>,
+///
+/// Any other source serves every technique the same way: `Push::new(source,
+/// config)` with a `source` of your own type gives a `Push<YourSource>`; see
+/// push-tower's `custom_backend` example.
+pub struct Push<C = Hub> {
+    pub(crate) inner: Arc<Inner<C>>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) hub: Hub,
+impl<C> Clone for Push<C> {
+    fn clone(&self) -> Self {
+        Push {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+pub(crate) struct Inner<C> {
+    pub(crate) channels: C,
     pub(crate) config: Config,
-    pub(crate) signals: Arc<Signals>,
+    pulse: Arc<Pulse>,
+    ticker_started: AtomicBool,
     /// The built-in stream framings, shared by every stream.
-    pub(crate) sse: Arc<dyn Delivery<Frame = Bytes>>,
-    pub(crate) ndjson: Arc<dyn Delivery<Frame = Bytes>>,
+    pub(crate) sse: Arc<Sse>,
+    pub(crate) ndjson: Arc<Ndjson>,
 }
 
-impl Push {
-    /// Push services over `hub` with `config`.
-    pub fn new(hub: Hub, config: Config) -> Self {
-        let signals = Signals::new(hub.config().limits.heartbeat);
+impl<C: Channels> Push<C> {
+    /// Push services over the channel source `channels` with `config`.
+    pub fn new(channels: C, config: Config) -> Self {
+        let pulse = Pulse::new(channels.limits().heartbeat);
         let sse = match config.sse_retry {
             Some(retry) => Sse::new().retry(retry),
             None => Sse::new(),
         };
         Push {
             inner: Arc::new(Inner {
-                hub,
+                channels,
                 config,
-                signals,
+                pulse,
+                ticker_started: AtomicBool::new(false),
                 sse: Arc::new(sse),
                 ndjson: Arc::new(Ndjson),
             }),
         }
     }
 
-    /// The hub.
-    pub fn hub(&self) -> &Hub {
-        &self.inner.hub
+    /// The channel source.
+    pub fn channels(&self) -> &C {
+        &self.inner.channels
     }
 
     /// The configuration.
@@ -140,23 +155,76 @@ impl Push {
         &self.inner.config
     }
 
+    /// Registers a stream for heartbeat ticks and shutdown. Starts the shared
+    /// ticker on first use: services may be built outside a runtime, but
+    /// streams are polled inside one.
+    pub(crate) fn listen(&self) -> Listener {
+        let inner = &self.inner;
+        if !inner.ticker_started.swap(true, Ordering::AcqRel) {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn(inner.pulse.ticker())),
+                Err(_) => inner.ticker_started.store(false, Ordering::Release),
+            }
+        }
+        inner.pulse.listen()
+    }
+
     /// Starts a graceful shutdown: every open stream ends with the shutdown
     /// signal carrying its cursor, held long polls answer `503` with
     /// `Retry-After`, and new subscriptions are refused the same way.
+    ///
+    /// [`serve`](crate::serve()) calls it when its shutdown signal fires if
+    /// given the push with [`Serve::with_push`](crate::Serve::with_push);
+    /// under another server, call it (or use [`Push::shutdown_on`]) when
+    /// that server starts draining, or streams keep its connections open.
     pub fn shutdown(&self) {
-        self.inner.signals.shut_down();
+        self.inner.pulse.shut_down();
+    }
+
+    /// Waits for `signal`, then [shuts down](Push::shutdown): the future to
+    /// hand another server's graceful shutdown, so that streams end with the
+    /// shutdown signal as soon as it starts draining.
+    ///
+    /// ```no_run
+    /// use push_core::{Hub, HubConfig};
+    /// use push_tower::{Config, Push};
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let push = Push::new(Hub::new(HubConfig::default()), Config::default());
+    /// let app = axum::Router::new().nest_service("/push", push.router());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(push.shutdown_on(async {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///     }))
+    ///     .await
+    /// # }
+    /// ```
+    pub fn shutdown_on(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let push = self.clone();
+        async move {
+            signal.await;
+            push.shutdown();
+        }
     }
 
     /// Whether [`Push::shutdown`] was called.
     pub fn is_shutting_down(&self) -> bool {
-        self.inner.signals.is_shutting_down()
+        self.inner.pulse.is_shutting_down()
+    }
+
+    pub(crate) fn pulse(&self) -> &Arc<Pulse> {
+        &self.inner.pulse
     }
 }
 
-impl fmt::Debug for Push {
+impl<C: fmt::Debug> fmt::Debug for Push<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Push")
-            .field("hub", &self.inner.hub)
+            .field("channels", &self.inner.channels)
             .field("config", &self.inner.config)
             .finish()
     }

@@ -1,14 +1,12 @@
-//! What every technique reads from a request, and how errors are answered.
+//! What every technique reads from a request: the query, the start
+//! position, the channel name.
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
-use http::{Response, StatusCode, Uri};
+use http::header::HeaderMap;
+use http::Uri;
 use push_core::wire::WireError;
 use push_core::{ChannelName, Start};
-
-use crate::body::PushBody;
 
 /// The query parameters the wire contract defines; the first of each wins.
 #[derive(Debug, Default)]
@@ -49,13 +47,7 @@ impl Query {
                 .ok()
                 .filter(|secs| secs.is_finite() && *secs >= 0.0)
                 .map(|secs| Duration::from_secs_f64(secs.min(max.as_secs_f64())))
-                .ok_or_else(|| {
-                    WireError::new(
-                        StatusCode::BAD_REQUEST,
-                        "bad_timeout",
-                        format!("`timeout={raw}` is not a number of seconds; send for example `timeout=25`"),
-                    )
-                })?,
+                .ok_or_else(|| WireError::bad_timeout(raw))?,
         };
         Ok(requested.min(max))
     }
@@ -65,13 +57,7 @@ impl Query {
 pub(crate) fn start(headers: &HeaderMap, query: &Query) -> Result<Start, WireError> {
     let last_event_id = match headers.get("last-event-id") {
         None => None,
-        Some(value) => Some(value.to_str().map_err(|_| {
-            WireError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_cursor",
-                "the Last-Event-ID header is not an id this server gave; send back an id exactly as received",
-            )
-        })?),
+        Some(value) => Some(value.to_str().map_err(|_| WireError::bad_last_event_id())?),
     };
     Start::from_wire(last_event_id, query.after.as_deref(), query.from.as_deref())
         .map_err(|error| WireError::from(push_core::Error::from(error)))
@@ -82,47 +68,10 @@ pub(crate) fn channel_name(raw: &str) -> Result<ChannelName, WireError> {
     ChannelName::new(raw).map_err(|error| WireError::from(push_core::Error::from(error)))
 }
 
-pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<PushBody> {
-    json_body(status, PushBody::full(body))
-}
-
-pub(crate) fn json_body(status: StatusCode, body: PushBody) -> Response<PushBody> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
-}
-
-/// The wire contract's JSON error answer.
-pub(crate) fn error(error: WireError) -> Response<PushBody> {
-    let mut response = json(error.status(), error.to_json());
-    if let Some(secs) = error.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    response
-}
-
-/// Headers of every streaming response: sent at once, never cached or
-/// buffered by proxies.
-pub(crate) fn stream_response(content_type: &'static str, body: PushBody) -> Response<PushBody> {
-    let mut response = Response::new(body);
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     #[test]
     fn query_takes_the_first_of_each_and_decodes() {
@@ -151,7 +100,11 @@ mod tests {
         assert_eq!(hold(Some("999")), Ok(max));
         assert_eq!(hold(Some("0")), Ok(Duration::ZERO));
         for bad in ["-1", "NaN", "inf", "x", ""] {
-            assert_eq!(hold(Some(bad)).unwrap_err().code(), "bad_timeout", "{bad}");
+            assert_eq!(
+                hold(Some(bad)).unwrap_err().code().as_str(),
+                "bad_timeout",
+                "{bad}"
+            );
         }
     }
 
@@ -163,7 +116,10 @@ mod tests {
             HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
         );
         assert_eq!(
-            start(&headers, &Query::default()).unwrap_err().code(),
+            start(&headers, &Query::default())
+                .unwrap_err()
+                .code()
+                .as_str(),
             "bad_cursor"
         );
     }

@@ -8,7 +8,7 @@
 //! | `GET /channels/{name}/poll` | [short poll](crate::poll) |
 //! | `GET /channels/{name}/longpoll` | [long poll](crate::long_poll) |
 //! | `GET /channels/{name}/sse` | [Server-Sent Events](crate::sse) |
-//! | `GET /channels/{name}/stream` | [NDJSON stream](crate::stream) |
+//! | `GET /channels/{name}/stream` | [NDJSON stream](crate::ndjson) |
 //! | `GET /channels/{name}/ws`, `/push` | `501` until those techniques land |
 //! | `GET /channels/{name}/messages/{id}` | one retained event's envelope |
 //! | `GET /healthz` | `200` while serving |
@@ -38,27 +38,39 @@ use std::fmt;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use push_core::wire::WireError;
-use push_core::{ChannelInfo, EventId, Lookup};
+use push_core::{ChannelInfo, ChannelName, Channels, EventId, Lookup, Technique};
 
 use crate::body::PushBody;
-use crate::request;
-use crate::{long_poll, poll, publish, sse, stream, Push, ResponseFuture};
+use crate::{
+    error, long_poll, ndjson, poll, publish, request, response, sse, Push, ResponseFuture,
+};
+
+/// The routes of the wire contract whose techniques this crate does not serve
+/// yet; they answer `501 not_implemented`.
+const NOT_YET_SERVED: [&str; 2] = ["ws", "push"];
 
 /// Serves the whole wire contract under a path prefix. See the
 /// [module docs](self).
-#[derive(Clone)]
-pub struct Router {
-    push: Push,
+pub struct Router<C = push_core::Hub> {
+    push: Push<C>,
     prefix: String,
 }
 
-impl Router {
+impl<C> Clone for Router<C> {
+    fn clone(&self) -> Self {
+        Router {
+            push: self.push.clone(),
+            prefix: self.prefix.clone(),
+        }
+    }
+}
+
+impl<C: Channels> Router<C> {
     /// The router for `push`, with no prefix.
-    pub fn new(push: Push) -> Self {
+    pub fn new(push: Push<C>) -> Self {
         Router {
             push,
             prefix: String::new(),
@@ -76,7 +88,6 @@ impl Router {
     where
         B: Body + Send + 'static,
         B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let push = &self.push;
@@ -101,48 +112,36 @@ impl Router {
                 };
                 match method {
                     Method::POST => publish::respond(push, channel, request),
-                    Method::GET => answer(push.hub().describe(channel.as_str()).map(|info| {
-                        request::json(StatusCode::OK, info_json(channel.as_str(), &info))
-                    })),
-                    Method::DELETE => answer(push.hub().close(channel.as_str()).map(|existed| {
-                        if existed {
-                            let mut response = Response::new(PushBody::empty());
-                            *response.status_mut() = StatusCode::NO_CONTENT;
-                            response
-                        } else {
-                            request::error(WireError::not_found(
-                                "no such channel; it may already be closed",
-                            ))
-                        }
-                    })),
+                    Method::GET => describe(push, channel),
+                    Method::DELETE => close(push, channel),
                     _ => method_not_allowed("GET, POST, DELETE"),
                 }
             }
-            ["channels", name, technique] => {
-                const TECHNIQUES: [&str; 6] = ["poll", "longpoll", "sse", "stream", "ws", "push"];
-                if !TECHNIQUES.contains(technique) {
+            ["channels", name, segment] => {
+                let technique = Technique::from_path_segment(segment);
+                if technique.is_none() && !NOT_YET_SERVED.contains(segment) {
                     return not_found();
                 }
                 if method != Method::GET {
                     return method_not_allowed("GET");
                 }
-                let respond = match *technique {
-                    "poll" => poll::respond::<B>,
-                    "longpoll" => long_poll::respond::<B>,
-                    "sse" => sse::respond::<B>,
-                    "stream" => stream::respond::<B>,
-                    "ws" | "push" => {
-                        return ResponseFuture::error(WireError::new(
-                            StatusCode::NOT_IMPLEMENTED,
-                            "not_implemented",
-                            format!("the {technique} technique is not available on this server yet; use sse, stream, longpoll or poll"),
-                        ))
-                    }
-                    _ => return not_found(),
+                let Some(technique) = technique else {
+                    let served = Technique::ALL.map(Technique::path_segment);
+                    return ResponseFuture::error(WireError::not_implemented(segment, &served));
                 };
-                match request::channel_name(name) {
-                    Ok(channel) => respond(push, &channel, request),
-                    Err(error) => ResponseFuture::error(error),
+                let channel = match request::channel_name(name) {
+                    Ok(channel) => channel,
+                    Err(error) => return ResponseFuture::error(error),
+                };
+                match technique {
+                    Technique::Poll => poll::respond(push, channel, request),
+                    Technique::LongPoll => long_poll::respond(push, channel, request),
+                    Technique::Sse => sse::respond(push, channel, request),
+                    Technique::Ndjson => ndjson::respond(push, channel, request),
+                    other => ResponseFuture::error(WireError::not_implemented(
+                        other.path_segment(),
+                        &Technique::ALL.map(Technique::path_segment),
+                    )),
                 }
             }
             ["channels", name, "messages", id] => {
@@ -153,60 +152,70 @@ impl Router {
                     Ok(channel) => channel,
                     Err(error) => return ResponseFuture::error(error),
                 };
-                let id: EventId = match id.parse() {
-                    Ok(id) => id,
-                    Err(error) => {
-                        return ResponseFuture::error(
-                            push_core::Error::from(push_core::StartError::BadId(error)).into(),
-                        )
-                    }
-                };
-                answer(
-                    push.hub()
-                        .lookup(channel.as_str(), id)
-                        .map(|lookup| match lookup {
-                            Lookup::Found(event) => {
-                                let line = event.envelope_line();
-                                request::json(StatusCode::OK, line.slice(..line.len() - 1))
-                            }
-                            Lookup::Gone => request::error(WireError::gone()),
-                            Lookup::NotPublished => request::error(WireError::not_found(
-                                "no event has this id yet; it is past the channel's newest event",
-                            )),
-                        }),
-                )
+                match id.parse::<EventId>() {
+                    Ok(id) => message(push, channel, id),
+                    Err(error) => ResponseFuture::error(
+                        push_core::Error::from(push_core::StartError::BadId(error)).into(),
+                    ),
+                }
             }
             _ => not_found(),
         }
     }
 }
 
-fn answer(result: Result<Response<PushBody>, push_core::Error>) -> ResponseFuture {
-    match result {
-        Ok(response) => ResponseFuture::ready(response),
-        Err(error) => ResponseFuture::error(error.into()),
-    }
+/// `GET /channels/{name}`: the channel's info.
+fn describe<C: Channels>(push: &Push<C>, channel: ChannelName) -> ResponseFuture {
+    let push = push.clone();
+    ResponseFuture::pending(async move {
+        match push.channels().describe(&channel).await {
+            Ok(info) => response::json(StatusCode::OK, info_json(channel.as_str(), &info)),
+            Err(error) => error::response(error.into()),
+        }
+    })
+}
+
+/// `DELETE /channels/{name}`: close it, `404` if it did not exist.
+fn close<C: Channels>(push: &Push<C>, channel: ChannelName) -> ResponseFuture {
+    let push = push.clone();
+    ResponseFuture::pending(async move {
+        match push.channels().close(&channel).await {
+            Ok(true) => response::empty(StatusCode::NO_CONTENT),
+            Ok(false) => error::response(WireError::no_such_channel()),
+            Err(error) => error::response(error.into()),
+        }
+    })
+}
+
+/// `GET /channels/{name}/messages/{id}`: one retained event's envelope.
+fn message<C: Channels>(push: &Push<C>, channel: ChannelName, id: EventId) -> ResponseFuture {
+    let push = push.clone();
+    ResponseFuture::pending(async move {
+        match push.channels().lookup(&channel, id).await {
+            Ok(Lookup::Found(event)) => {
+                let line = event.envelope_line();
+                response::json(StatusCode::OK, line.slice(..line.len() - 1))
+            }
+            Ok(Lookup::Gone) => error::response(WireError::gone()),
+            Ok(Lookup::NotPublished) => error::response(WireError::not_published()),
+            Err(error) => error::response(error.into()),
+        }
+    })
 }
 
 fn not_found() -> ResponseFuture {
-    ResponseFuture::error(WireError::not_found(
-        "no such path; see PROTOCOL.md for the routes (/channels/{name}, /channels/{name}/sse, …)",
-    ))
+    ResponseFuture::error(WireError::no_such_path())
 }
 
 fn method_not_allowed(allowed: &'static str) -> ResponseFuture {
-    let mut response = request::error(WireError::method_not_allowed(allowed));
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allowed));
-    ResponseFuture::ready(response)
+    ResponseFuture::ready(error::method_not_allowed(allowed))
 }
 
-fn healthz(push: &Push) -> ResponseFuture {
+fn healthz<C: Channels>(push: &Push<C>) -> ResponseFuture {
     if push.is_shutting_down() {
         return ResponseFuture::error(WireError::shutting_down(push.config().shutdown_retry_after));
     }
-    ResponseFuture::ready(request::json(
+    ResponseFuture::ready(response::json(
         StatusCode::OK,
         Bytes::from_static(b"{\"status\":\"ok\"}"),
     ))
@@ -234,8 +243,9 @@ fn info_json(name: &str, info: &ChannelInfo) -> String {
     .to_string()
 }
 
-impl<B> tower_service::Service<Request<B>> for Router
+impl<C, B> tower_service::Service<Request<B>> for Router<C>
 where
+    C: Channels,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -253,7 +263,7 @@ where
     }
 }
 
-impl fmt::Debug for Router {
+impl<C> fmt::Debug for Router<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Router")
             .field("prefix", &self.prefix)

@@ -32,7 +32,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-use crate::alarm::LagAlarm;
+use push_core::engine::Pulse;
+use push_core::Channels;
+use std::sync::Arc;
+
+use crate::stalled_reader::StalledReader;
 use crate::Push;
 
 /// The most concurrent HTTP/2 streams (held subscriptions) per connection.
@@ -44,7 +48,7 @@ pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
     Serve {
         listener,
         service,
-        push: None,
+        pulse: None,
         drain_deadline: Duration::from_secs(10),
         lag_grace: Duration::from_secs(5),
     }
@@ -54,7 +58,8 @@ pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
 pub struct Serve<S> {
     listener: TcpListener,
     service: S,
-    push: Option<Push>,
+    /// The shutdown switch of the push services served, if given.
+    pulse: Option<Arc<Pulse>>,
     drain_deadline: Duration,
     lag_grace: Duration,
 }
@@ -71,9 +76,10 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     /// On shutdown, also shut `push` down, so that its streams end with the
-    /// shutdown signal and held long polls answer `503`.
-    pub fn with_push(mut self, push: Push) -> Self {
-        self.push = Some(push);
+    /// shutdown signal and held long polls answer `503`. Without it, open
+    /// streams hold their connections until the drain deadline.
+    pub fn with_push<C: Channels>(mut self, push: Push<C>) -> Self {
+        self.pulse = Some(Arc::clone(push.pulse()));
         self
     }
 
@@ -114,7 +120,7 @@ where
         let Serve {
             listener,
             service,
-            push,
+            pulse,
             drain_deadline,
             lag_grace,
         } = self;
@@ -141,24 +147,24 @@ where
                     };
                     // Events are small and latency matters more than packing.
                     let _ = stream.set_nodelay(true);
-                    let alarm = LagAlarm::default();
-                    let service = WithAlarm {
+                    let stalled_reader = StalledReader::default();
+                    let service = WithStalledReader {
                         inner: service.clone(),
-                        alarm: alarm.clone(),
+                        stalled_reader: stalled_reader.clone(),
                     };
                     let connection = builder.serve_connection_with_upgrades(
                         TokioIo::new(stream),
                         TowerToHyperService::new(service),
                     );
                     let connection = graceful.watch(connection.into_owned());
-                    tokio::spawn(drive(connection, alarm, lag_grace));
+                    tokio::spawn(drive(connection, stalled_reader, lag_grace));
                 }
                 () = &mut signal => break,
             }
         }
         drop(listener);
-        if let Some(push) = &push {
-            push.shutdown();
+        if let Some(pulse) = &pulse {
+            pulse.shut_down();
         }
         let _ = tokio::time::timeout(drain_deadline, graceful.shutdown()).await;
         Ok(())
@@ -166,31 +172,31 @@ where
 }
 
 /// Drives one connection; drops it if a lagged stream does not end within
-/// `grace` (see the `alarm` module).
-async fn drive(connection: impl Future, alarm: LagAlarm, grace: Duration) {
+/// `grace` (see the `stalled_reader` module).
+async fn drive(connection: impl Future, stalled_reader: StalledReader, grace: Duration) {
     let mut connection = std::pin::pin!(connection);
     loop {
         tokio::select! {
             _ = connection.as_mut() => return,
-            () = alarm.raised() => {}
+            () = stalled_reader.raised() => {}
         }
         tokio::select! {
             _ = connection.as_mut() => return,
-            () = alarm.cleared() => {}
+            () = stalled_reader.cleared() => {}
             // The client stopped reading: dropping the connection frees it.
             () = tokio::time::sleep(grace) => return,
         }
     }
 }
 
-/// Hands each request its connection's [`LagAlarm`].
+/// Hands each request its connection's [`StalledReader`] watch.
 #[derive(Clone)]
-struct WithAlarm<S> {
+struct WithStalledReader<S> {
     inner: S,
-    alarm: LagAlarm,
+    stalled_reader: StalledReader,
 }
 
-impl<S, B> tower_service::Service<Request<B>> for WithAlarm<S>
+impl<S, B> tower_service::Service<Request<B>> for WithStalledReader<S>
 where
     S: tower_service::Service<Request<B>>,
 {
@@ -206,7 +212,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> S::Future {
-        request.extensions_mut().insert(self.alarm.clone());
+        request.extensions_mut().insert(self.stalled_reader.clone());
         self.inner.call(request)
     }
 }

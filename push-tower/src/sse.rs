@@ -13,18 +13,19 @@
 //! use http::Request;
 //! use http_body_util::BodyExt;
 //! use push_core::{Data, Hub, HubConfig, Message};
-//! use push_tower::{sse::SseService, Config, Push};
+//! use push_tower::{ChannelFrom, Config, Push};
 //! use tower::ServiceExt;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let push = Push::new(Hub::new(HubConfig::default()), Config::default().sse_retry(None));
-//! let first = push.hub().publish("news", Message::new(Data::text("one"))).unwrap();
+//! let first = push.channels().publish("news", Message::new(Data::text("one"))).unwrap();
 //!
+//! let sse = push.sse(ChannelFrom::path("/sse/{channel}").unwrap());
 //! let request = Request::get("/sse/news")
 //!     .header("last-event-id", "0000000000000000-0")
 //!     .body(String::new())
 //!     .unwrap();
-//! let response = SseService::new(push.clone()).oneshot(request).await.unwrap();
+//! let response = sse.oneshot(request).await.unwrap();
 //! assert_eq!(response.headers()["content-type"], "text/event-stream");
 //! let mut body = response.into_body();
 //! let mut text = String::new();
@@ -42,63 +43,21 @@
 use std::sync::Arc;
 
 use http::Request;
-use push_core::delivery::Delivery;
-use push_core::wire::WireError;
-use push_core::ChannelName;
+use push_core::{ChannelName, Channels};
 
-use crate::alarm::LagAlarm;
-use crate::body::PushBody;
-use crate::request::{self, Query};
-use crate::service::technique_service;
-use crate::{Push, ResponseFuture};
+use crate::channel_from::technique_service;
+use crate::{streaming, Push, ResponseFuture};
 
 technique_service! {
-    /// Server-Sent Events as a tower [`Service`](tower_service::Service). See
-    /// the [module docs](self).
-    SseService => respond
+    /// Server-Sent Events as a tower [`Service`](tower_service::Service),
+    /// answering `GET`. See the [module docs](self).
+    SseService, GET, "GET" => respond
 }
 
-pub(crate) fn respond<B>(
-    push: &Push,
-    channel: &ChannelName,
+pub(crate) fn respond<C: Channels, B>(
+    push: &Push<C>,
+    channel: ChannelName,
     request: Request<B>,
 ) -> ResponseFuture {
-    stream_response(push, channel, &request, Arc::clone(&push.inner.sse))
-}
-
-/// Opens a streaming response framed by `delivery`: errors are answered
-/// before any stream starts.
-pub(crate) fn stream_response<B>(
-    push: &Push,
-    channel: &ChannelName,
-    request: &Request<B>,
-    delivery: Arc<dyn Delivery<Frame = bytes::Bytes>>,
-) -> ResponseFuture {
-    if push.is_shutting_down() {
-        return ResponseFuture::error(WireError::shutting_down(push.config().shutdown_retry_after));
-    }
-    let query = Query::parse(request.uri());
-    let subscription = request::start(request.headers(), &query).and_then(|start| {
-        push.hub()
-            .subscribe(channel.as_str(), start)
-            .map_err(Into::into)
-    });
-    match subscription {
-        Ok(subscription) => {
-            let content_type = delivery.content_type();
-            // Only HTTP/1 connections are dropped for one stalled stream.
-            let alarm = (request.version() <= http::Version::HTTP_11)
-                .then(|| request.extensions().get::<LagAlarm>().cloned())
-                .flatten();
-            let body = PushBody::stream(
-                subscription,
-                delivery,
-                push.inner.signals.listen(),
-                push.config().max_write_bytes,
-                alarm,
-            );
-            ResponseFuture::ready(request::stream_response(content_type, body))
-        }
-        Err(error) => ResponseFuture::error(error),
-    }
+    streaming::respond(push, channel, &request, Arc::clone(&push.inner.sse))
 }

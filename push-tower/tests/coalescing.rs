@@ -76,7 +76,7 @@ impl AsyncWrite for CountingIo {
 #[tokio::test]
 async fn queued_events_share_writes() {
     for protocol in [Protocol::Http1, Protocol::H2c] {
-        for technique in [Technique::Sse, Technique::Stream] {
+        for technique in [Technique::Sse, Technique::Ndjson] {
             let push = Push::new(Hub::new(HubConfig::default()), Config::default());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
@@ -94,7 +94,7 @@ async fn queued_events_share_writes() {
                     .await;
             });
             let http = HttpClient::new(&format!("http://{addr}"), protocol);
-            let client = technique.client(http);
+            let client = conformance::WireClient::new(technique, http);
             let mut session = tokio::time::timeout(TIMEOUT, client.open("burst", StartAt::Now))
                 .await
                 .unwrap()
@@ -105,7 +105,7 @@ async fn queued_events_share_writes() {
             // 200 events published back to back, before the stream's task runs.
             const EVENTS: usize = 200;
             for i in 0..EVENTS {
-                push.hub()
+                push.channels()
                     .publish("burst", Message::new(Data::text(format!("event {i}"))))
                     .unwrap();
             }

@@ -157,7 +157,7 @@ async fn a_gap_is_said_when_history_no_longer_covers_the_cursor() {
             }
         };
         let gap_cursor = seen_gap.expect("a gap before the first event");
-        if technique == Technique::Sse || technique == Technique::Stream {
+        if technique == Technique::Sse || technique == Technique::Ndjson {
             assert_eq!(
                 gap_cursor.as_deref(),
                 Some(ids[4].as_str()),

@@ -129,7 +129,7 @@ async fn delete_reaches_every_open_subscriber() {
         let http = server.http(protocol);
         let last = publish(&http, &channel, "before").await;
         let mut sessions = Vec::new();
-        for technique in [Technique::Sse, Technique::Stream, Technique::LongPoll] {
+        for technique in [Technique::Sse, Technique::Ndjson, Technique::LongPoll] {
             let client = server.client(technique, protocol);
             sessions.push((
                 technique,
@@ -357,13 +357,14 @@ async fn a_stream_body_is_not_copied_per_subscriber() {
     let push = push_tower::Push::new(Hub::new(HubConfig::default()), Config::default());
     let open = |push: push_tower::Push| async move {
         let request = http::Request::get("/x/shared").body(String::new()).unwrap();
-        let mut body = push.stream().oneshot(request).await.unwrap().into_body();
+        let ndjson = push.ndjson(push_tower::ChannelFrom::path("/x/{channel}").unwrap());
+        let mut body = ndjson.oneshot(request).await.unwrap().into_body();
         let _position = body.frame().await.unwrap().unwrap();
         body
     };
     let mut a = open(push.clone()).await;
     let mut b = open(push.clone()).await;
-    push.hub()
+    push.channels()
         .publish("shared", Message::new(Data::text("same bytes")))
         .unwrap();
     let chunk = |frame: http_body::Frame<Bytes>| frame.into_data().unwrap();

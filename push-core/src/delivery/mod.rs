@@ -1,12 +1,12 @@
-//! The `Delivery` trait: a technique's framing and lifecycle, without I/O.
+//! The `Delivery` trait: a streaming technique's framing, without I/O.
 //!
-//! A technique is a framing (how an event, a heartbeat and each signal become
-//! frames) plus a lifecycle (does the response end after one batch, as a poll
-//! does, or stay open, as a stream does). Servers drive a [`Delivery`] from a
-//! [`Subscription`](crate::Subscription); the conformance suite decodes what it
-//! produces. Built in: [`Sse`], [`Ndjson`] and [`Poll`]; WebSocket messages
-//! and HTTP/2 pushed responses implement the same trait with their own
-//! [`Delivery::Frame`] types.
+//! A streaming technique is a framing: how an event, a heartbeat and each
+//! signal become frames. The [engine](crate::engine) drives any [`Delivery`]
+//! from a [`Subscription`](crate::Subscription), with heartbeats, shutdown,
+//! lag and coalescing; the conformance suite decodes what it produces. Built
+//! in: [`Sse`] and [`Ndjson`]; WebSocket messages and HTTP/2 pushed responses
+//! implement the same trait with their own [`Delivery::Frame`] types. Polls
+//! answer one [`Batch`] per request instead of a stream of frames.
 //!
 //! ```
 //! use push_core::delivery::{Delivery, Ndjson, Sse};
@@ -29,7 +29,7 @@
 //!
 //! ```
 //! use bytes::Bytes;
-//! use push_core::delivery::{Delivery, Lifecycle};
+//! use push_core::delivery::Delivery;
 //! use push_core::{envelope, Data, Epoch, Event, EventId, Message, Signal};
 //!
 //! enum WsFrame {
@@ -42,7 +42,6 @@
 //! impl Delivery for Ws {
 //!     type Frame = WsFrame;
 //!     fn content_type(&self) -> &'static str { "application/json" }
-//!     fn lifecycle(&self) -> Lifecycle { Lifecycle::Stream }
 //!     fn event(&self, event: &Event) -> WsFrame {
 //!         let line = event.envelope_line();
 //!         WsFrame::Text(line.slice(..line.len() - 1)) // shared, not copied
@@ -78,55 +77,29 @@
 //! - **Heartbeats are not data.** A heartbeat frame must never decode as an
 //!   event or a signal, nor move a cursor.
 
+mod batch;
 mod ndjson;
-mod poll;
 mod sse;
 
+pub use batch::Batch;
 pub use ndjson::Ndjson;
-pub use poll::Poll;
 pub use sse::Sse;
 
+use std::sync::Arc;
+
 use crate::event::Event;
-use crate::id::EventId;
 use crate::signal::Signal;
 
-/// Whether a response ends after one batch or stays open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lifecycle {
-    /// The response carries one [`Batch`] and ends (short and long polling).
-    Batch,
-    /// The response stays open and carries frames as they come (SSE, HTTP
-    /// streaming, WebSocket, HTTP/2 push).
-    Stream,
-}
-
-/// What a batch technique answers: the events taken, the cursor to send back,
-/// and whether a gap preceded them or the channel closed.
-#[derive(Clone, Copy, Debug)]
-pub struct Batch<'a> {
-    /// The events, in order.
-    pub events: &'a [Event],
-    /// The cursor the client sends back next time: the last event's id, or
-    /// the position when there is none.
-    pub cursor: EventId,
-    /// Whether a gap preceded these events.
-    pub gap: bool,
-    /// Whether the channel closed (a held long poll ends with this).
-    pub closed: bool,
-}
-
-/// A technique's framing and lifecycle. See the [module docs](self) for the
+/// A streaming technique's framing. See the [module docs](self) for the
 /// rules every implementation follows.
 pub trait Delivery: Send + Sync + 'static {
     /// One unit of output: bytes to append to a response body, a WebSocket
     /// message, a pushed response.
     type Frame: Send + 'static;
 
-    /// The `Content-Type` of the response (or of each pushed response).
+    /// The `Content-Type` of the response that carries the frames (or of
+    /// each pushed response, or of a message's payload).
     fn content_type(&self) -> &'static str;
-
-    /// Whether the response ends after a batch or stays open.
-    fn lifecycle(&self) -> Lifecycle;
 
     /// The frame of one event. Depends only on the event; share it.
     fn event(&self, event: &Event) -> Self::Frame;
@@ -134,13 +107,30 @@ pub trait Delivery: Send + Sync + 'static {
     /// The frame of a signal.
     fn signal(&self, signal: &Signal) -> Self::Frame;
 
-    /// The frame sent on an idle stream to keep it alive, if the technique
-    /// sends one in band (`None` for batch techniques).
+    /// The frame sent on an idle stream to keep it alive, or `None` when the
+    /// technique keeps connections alive out of band (a protocol-level
+    /// ping, say).
     fn heartbeat(&self) -> Option<Self::Frame>;
+}
 
-    /// The whole answer of a batch technique; `None` for streams.
-    fn batch(&self, batch: &Batch<'_>) -> Option<Self::Frame> {
-        let _ = batch;
-        None
+/// A shared framing is a framing: servers hold one per technique and hand
+/// every stream a clone of the `Arc`.
+impl<D: Delivery + ?Sized> Delivery for Arc<D> {
+    type Frame = D::Frame;
+
+    fn content_type(&self) -> &'static str {
+        (**self).content_type()
+    }
+
+    fn event(&self, event: &Event) -> Self::Frame {
+        (**self).event(event)
+    }
+
+    fn signal(&self, signal: &Signal) -> Self::Frame {
+        (**self).signal(signal)
+    }
+
+    fn heartbeat(&self) -> Option<Self::Frame> {
+        (**self).heartbeat()
     }
 }

@@ -1,6 +1,6 @@
 use bytes::Bytes;
 
-use super::{Delivery, Lifecycle};
+use super::Delivery;
 use crate::envelope::encode_signal;
 use crate::event::Event;
 use crate::signal::Signal;
@@ -21,10 +21,6 @@ impl Delivery for Ndjson {
 
     fn content_type(&self) -> &'static str {
         "application/x-ndjson"
-    }
-
-    fn lifecycle(&self) -> Lifecycle {
-        Lifecycle::Stream
     }
 
     fn event(&self, event: &Event) -> Bytes {

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Delivery, Lifecycle};
+use super::Delivery;
 use crate::event::Event;
 use crate::signal::Signal;
 
@@ -85,10 +85,6 @@ impl Delivery for Sse {
         "text/event-stream"
     }
 
-    fn lifecycle(&self) -> Lifecycle {
-        Lifecycle::Stream
-    }
-
     fn event(&self, event: &Event) -> Bytes {
         event.encoded::<Sse>(Sse::encode_event)
     }
@@ -135,7 +131,7 @@ mod tests {
             "id: 0000000000000001-1\ndata: \n\n"
         );
         assert_eq!(
-            frame(Message::new(Data::text(" lead")).with_event(" n").unwrap()),
+            frame(Message::new(Data::text(" lead")).with_name(" n").unwrap()),
             "id: 0000000000000001-1\nevent:  n\ndata:  lead\n\n"
         );
     }

@@ -84,8 +84,7 @@ impl TestServer {
     }
 
     pub fn client(&self, technique: Technique, protocol: Protocol) -> conformance::WireClient {
-        technique
-            .client(self.http(protocol))
+        conformance::WireClient::new(technique, self.http(protocol))
             .long_poll_timeout(Duration::from_secs(3))
             .poll_interval(Duration::from_millis(10))
     }
@@ -230,6 +229,6 @@ pub fn matrix() -> Vec<(Technique, Protocol)> {
 pub fn stream_matrix() -> Vec<(Technique, Protocol)> {
     matrix()
         .into_iter()
-        .filter(|(t, _)| matches!(t, Technique::Sse | Technique::Stream))
+        .filter(|(t, _)| matches!(t, Technique::Sse | Technique::Ndjson))
         .collect()
 }

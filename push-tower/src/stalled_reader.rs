@@ -2,9 +2,9 @@
 //!
 //! A client that stops reading is never polled for more: hyper stops pulling
 //! from the body once its buffers and the socket's are full, so the body
-//! never learns that its channel lagged it. The channel wakes a lag waker
-//! instead (`MemorySubscription::on_lag`), which raises this connection's
-//! alarm. If the stream then ends with the lagged signal, the client was
+//! never learns that its channel lagged it. The subscription wakes a lag
+//! waker instead ([`Subscription::on_lag`](push_core::Subscription::on_lag)),
+//! which raises this connection's watch. If the stream then ends with the lagged signal, the client was
 //! merely slow and the connection goes on; if it does not within the grace
 //! period, the client stopped reading and the connection is dropped.
 //!
@@ -19,9 +19,10 @@ use std::task::{Poll, Wake, Waker};
 
 use atomic_waker::AtomicWaker;
 
-/// One connection's alarm; a request extension for its streams.
+/// One connection's watch for stalled readers; a request extension for its
+/// streams.
 #[derive(Clone, Default)]
-pub(crate) struct LagAlarm(Arc<Inner>);
+pub(crate) struct StalledReader(Arc<Inner>);
 
 #[derive(Default)]
 struct Inner {
@@ -43,8 +44,8 @@ impl Wake for Inner {
     }
 }
 
-impl LagAlarm {
-    /// The waker a subscription wakes when its channel lags it.
+impl StalledReader {
+    /// The waker a subscription wakes when its source lags it.
     pub(crate) fn lag_waker(&self) -> Waker {
         Waker::from(Arc::clone(&self.0))
     }
@@ -88,16 +89,16 @@ mod tests {
 
     #[tokio::test]
     async fn raised_until_resolved() {
-        let alarm = LagAlarm::default();
-        assert!(!alarm.pending());
-        alarm.lag_waker().wake();
-        alarm.raised().await;
+        let watch = StalledReader::default();
+        assert!(!watch.pending());
+        watch.lag_waker().wake();
+        watch.raised().await;
         let waiting = tokio::spawn({
-            let alarm = alarm.clone();
-            async move { alarm.cleared().await }
+            let watch = watch.clone();
+            async move { watch.cleared().await }
         });
-        alarm.resolve();
+        watch.resolve();
         waiting.await.unwrap();
-        assert!(!alarm.pending());
+        assert!(!watch.pending());
     }
 }

@@ -12,17 +12,18 @@
 //! use http::Request;
 //! use http_body_util::BodyExt;
 //! use push_core::{Data, Hub, HubConfig, Message};
-//! use push_tower::{stream::StreamService, Config, Push};
+//! use push_tower::{ChannelFrom, Config, Push};
 //! use tower::ServiceExt;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let push = Push::new(Hub::new(HubConfig::default()), Config::default());
-//! let request = Request::get("/stream/news").body(String::new()).unwrap();
-//! let mut body = StreamService::new(push.clone()).oneshot(request).await.unwrap().into_body();
+//! let ndjson = push.ndjson(ChannelFrom::fixed("news").unwrap());
+//! let request = Request::get("/anything").body(String::new()).unwrap();
+//! let mut body = ndjson.oneshot(request).await.unwrap().into_body();
 //! let position = body.frame().await.unwrap().unwrap().into_data().unwrap();
 //! assert!(position.starts_with(br#"{"signal":"position","cursor":""#));
 //!
-//! push.hub().publish("news", Message::new(Data::binary(vec![0u8, 1]))).unwrap();
+//! push.channels().publish("news", Message::new(Data::binary(vec![0u8, 1]))).unwrap();
 //! let line = body.frame().await.unwrap().unwrap().into_data().unwrap();
 //! assert!(line.ends_with(b"\"data\":\"AAE=\",\"encoding\":\"base64\"}\n"));
 //! # });
@@ -31,22 +32,21 @@
 use std::sync::Arc;
 
 use http::Request;
-use push_core::ChannelName;
+use push_core::{ChannelName, Channels};
 
-use crate::service::technique_service;
-use crate::sse::stream_response;
-use crate::{Push, ResponseFuture};
+use crate::channel_from::technique_service;
+use crate::{streaming, Push, ResponseFuture};
 
 technique_service! {
-    /// HTTP streaming (NDJSON) as a tower [`Service`](tower_service::Service).
-    /// See the [module docs](self).
-    StreamService => respond
+    /// HTTP streaming (NDJSON) as a tower [`Service`](tower_service::Service),
+    /// answering `GET`. See the [module docs](self).
+    NdjsonService, GET, "GET" => respond
 }
 
-pub(crate) fn respond<B>(
-    push: &Push,
-    channel: &ChannelName,
+pub(crate) fn respond<C: Channels, B>(
+    push: &Push<C>,
+    channel: ChannelName,
     request: Request<B>,
 ) -> ResponseFuture {
-    stream_response(push, channel, &request, Arc::clone(&push.inner.ndjson))
+    streaming::respond(push, channel, &request, Arc::clone(&push.inner.ndjson))
 }

@@ -7,7 +7,7 @@
 //! events, as `EventSource` does.
 //!
 //! ```
-//! use conformance::sse::{Parser, SseItem};
+//! use conformance::clients::sse::parser::{Parser, SseItem};
 //!
 //! let mut parser = Parser::new();
 //! let items = parser.feed(b"\xEF\xBB\xBFid: 7\r\ndata: a\rdata: b\n\n: ping\n\n");

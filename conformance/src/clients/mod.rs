@@ -1,0 +1,172 @@
+//! Clients of the built-in techniques, as [`Transport`]s.
+//!
+//! [`WireClient`] speaks every built-in [`Technique`] over the wire contract
+//! of the repository's PROTOCOL.md. Its pieces are public so that a custom
+//! transport can reuse them:
+//!
+//! - [`open_response`], [`Decoder`] and [`BodySession`]: a subscription
+//!   carried by one streaming HTTP response, decoded frame by frame (all a
+//!   custom transport over plain HTTP needs beside its decoder);
+//! - [`sse`]: the `text/event-stream` decoder and its spec-complete parser;
+//! - [`ndjson`]: the newline-delimited JSON decoder;
+//! - [`start_request`] and [`encode`]: how a start position is asked for.
+//!
+//! The poll and long-poll sessions are private: they are plain repeated
+//! requests carrying the cursor.
+//!
+//! ```no_run
+//! use conformance::{HttpClient, Protocol, StartAt, Technique, Transport, WireClient};
+//!
+//! # async fn run() -> Result<(), conformance::OpenError> {
+//! let http = HttpClient::new("http://127.0.0.1:8080", Protocol::H2c);
+//! let sse = WireClient::new(Technique::Sse, http);
+//! assert_eq!(sse.name(), "sse-h2c");
+//! let mut session = sse.open("news", StartAt::Earliest).await?;
+//! let first = session.next().await;
+//! # let _ = first;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use push_core::{Shape, Technique};
+
+use crate::http::{HttpClient, Protocol};
+use crate::transport::{OpenError, Session, StartAt, Transport};
+
+mod body;
+pub mod ndjson;
+mod poll;
+pub mod sse;
+
+pub use body::{open_response, BodySession, Decoder};
+pub use ndjson::{decode_ndjson_line, NdjsonDecoder};
+pub use sse::{decode_sse, SseDecoder};
+
+/// A client of one built-in technique over the wire contract.
+#[derive(Clone, Debug)]
+pub struct WireClient {
+    technique: Technique,
+    http: HttpClient,
+    long_poll_timeout: Duration,
+    poll_interval: Duration,
+}
+
+impl WireClient {
+    /// A client of `technique` on `http`.
+    ///
+    /// A technique this version of the suite has no client for (the enum
+    /// is non-exhaustive) makes every [`Transport::open`] fail with
+    /// [`OpenError::Failed`] saying so.
+    pub fn new(technique: Technique, http: HttpClient) -> Self {
+        WireClient {
+            technique,
+            http,
+            long_poll_timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(20),
+        }
+    }
+
+    /// Sets the `?timeout=` a long poll asks for (default 5 s).
+    pub fn long_poll_timeout(mut self, timeout: Duration) -> Self {
+        self.long_poll_timeout = timeout;
+        self
+    }
+
+    /// Sets the pause between short polls that found nothing (default 20 ms).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// The technique this client speaks.
+    pub fn technique(&self) -> Technique {
+        self.technique
+    }
+
+    /// The HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// Opens a subscription carried by one streaming response, read with
+    /// `decoder`.
+    async fn open_body<D: Decoder + 'static>(
+        &self,
+        channel: &str,
+        start: &StartAt,
+        decoder: D,
+    ) -> Result<Box<dyn Session>, OpenError> {
+        let path = format!("/channels/{channel}/{}", self.technique.path_segment());
+        let response = open_response(&self.http, &path, start).await?;
+        Ok(Box::new(BodySession::new(response, decoder)))
+    }
+}
+
+/// The query and headers that ask for `start`.
+pub fn start_request(start: &StartAt) -> (String, Vec<(&'static str, String)>) {
+    match start {
+        StartAt::Now => (String::new(), Vec::new()),
+        StartAt::Earliest => ("from=earliest".into(), Vec::new()),
+        StartAt::After(id) => (format!("after={}", encode(id)), Vec::new()),
+        StartAt::LastEventId(id) => (String::new(), vec![("last-event-id", id.clone())]),
+    }
+}
+
+/// Percent-encodes a query value: every byte but `A-Z a-z 0-9 - . _ ~`.
+pub fn encode(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl Transport for WireClient {
+    /// The technique's [name](Technique::name), with `-h2c` over HTTP/2:
+    /// `sse`, `ndjson-h2c`.
+    fn name(&self) -> String {
+        match self.http.protocol() {
+            Protocol::Http1 => self.technique.name().to_owned(),
+            Protocol::H2c => format!("{}-h2c", self.technique.name()),
+        }
+    }
+
+    fn shape(&self) -> Shape {
+        self.technique.shape()
+    }
+
+    /// Opens a subscription.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Refused`] when the server answers an error status
+    /// before anything starts; [`OpenError::Failed`] when the exchange fails
+    /// or this version of the suite has no client for the technique.
+    fn open<'a>(
+        &'a self,
+        channel: &'a str,
+        start: StartAt,
+    ) -> BoxFuture<'a, Result<Box<dyn Session>, OpenError>> {
+        Box::pin(async move {
+            match self.technique {
+                Technique::Sse => self.open_body(channel, &start, SseDecoder::default()).await,
+                Technique::Ndjson => {
+                    self.open_body(channel, &start, NdjsonDecoder::default())
+                        .await
+                }
+                Technique::Poll | Technique::LongPoll => poll::open(self, channel, start).await,
+                // push-core may list techniques this version has no client for.
+                other => Err(OpenError::Failed(format!(
+                    "the {other} technique has no built-in client in this version of conformance"
+                ))),
+            }
+        })
+    }
+}

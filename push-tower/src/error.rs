@@ -1,0 +1,85 @@
+//! Wire errors as HTTP answers: the one mapping from push-core's stable
+//! [`ErrorCode`]s to HTTP statuses.
+//!
+//! ```
+//! use http::StatusCode;
+//! use push_core::wire::{ErrorCode, WireError};
+//! use push_tower::error::{response, status};
+//!
+//! assert_eq!(status(ErrorCode::CursorAhead), StatusCode::BAD_REQUEST);
+//! let answer = response(WireError::shutting_down(2));
+//! assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+//! assert_eq!(answer.headers()["retry-after"], "2");
+//! assert_eq!(answer.headers()["content-type"], "application/json");
+//! ```
+
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+use push_core::wire::{ErrorCode, WireError};
+
+use crate::body::PushBody;
+use crate::response;
+
+/// The HTTP status that answers `code`.
+pub fn status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BadChannel
+        | ErrorCode::BadCursor
+        | ErrorCode::CursorAhead
+        | ErrorCode::BadUtf8
+        | ErrorCode::BadEventName
+        | ErrorCode::ReservedEventName
+        | ErrorCode::BadTimeout
+        | ErrorCode::BadBody => StatusCode::BAD_REQUEST,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::Gone | ErrorCode::Closed => StatusCode::GONE,
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        ErrorCode::TooManyChannels | ErrorCode::ShuttingDown | ErrorCode::Unavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        // A code added to push-core before it is mapped here: the request
+        // could not be served, and the JSON body still names the code.
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The wire contract's JSON error answer: the status of its code,
+/// `{"error":"<code>","message":"<what to do>"}`, and `Retry-After` when
+/// the client should retry.
+pub fn response(error: WireError) -> Response<PushBody> {
+    let mut answer = response::json(status(error.code()), error.to_json());
+    if let Some(secs) = error.retry_after() {
+        answer
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    answer
+}
+
+/// `405` with the JSON body and `Allow` naming the methods the path takes.
+pub(crate) fn method_not_allowed(allowed: &'static str) -> Response<PushBody> {
+    let mut answer = response(WireError::method_not_allowed(allowed));
+    answer
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allowed));
+    answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_client_or_server_error_status() {
+        for code in ErrorCode::ALL {
+            let status = status(code);
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{code}"
+            );
+            assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{code}");
+        }
+    }
+}

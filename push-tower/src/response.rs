@@ -1,0 +1,43 @@
+//! The answers every technique builds: JSON, and the headers of a stream.
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+
+use crate::body::PushBody;
+
+/// A complete JSON answer.
+pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<PushBody> {
+    json_body(status, PushBody::full(body))
+}
+
+/// A JSON answer with this body (a poll's shared chunks, say).
+pub(crate) fn json_body(status: StatusCode, body: PushBody) -> Response<PushBody> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Headers of every streaming response: sent at once, never cached or
+/// buffered by proxies.
+pub(crate) fn stream(content_type: &'static str, body: PushBody) -> Response<PushBody> {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// An answer with no body.
+pub(crate) fn empty(status: StatusCode) -> Response<PushBody> {
+    let mut response = Response::new(PushBody::empty());
+    *response.status_mut() = status;
+    response
+}

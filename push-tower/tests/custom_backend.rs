@@ -1,0 +1,49 @@
+//! The seam holds: a channel source that is not the built-in hub, written
+//! outside push-core (the `custom_backend` example: its own map of channels,
+//! reached through the `Channel` trait, every call answered after an
+//! `await`), served by push-tower's router, passes the whole conformance
+//! suite over every technique on HTTP/1.1 and h2c, shutdown included.
+
+#[path = "../examples/custom_backend.rs"]
+mod custom_backend;
+
+use std::time::Duration;
+
+use conformance::{HttpClient, Protocol, Suite, Technique, Transport, WireClient, WireControl};
+use push_tower::{serve, Config, Push};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_like_backend_passes_the_whole_suite() {
+    let source = custom_backend::source();
+    let push = Push::new(source.clone(), Config::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(serve(listener, push.router()).with_push(push.clone()).run());
+
+    let control = WireControl::new(HttpClient::new(&base, Protocol::Http1))
+        .on_shutdown(move || push.shutdown());
+    let clients: Vec<WireClient> = [Protocol::Http1, Protocol::H2c]
+        .into_iter()
+        .flat_map(|protocol| {
+            let http = HttpClient::new(&base, protocol);
+            Technique::ALL.into_iter().map(move |technique| {
+                WireClient::new(technique, http.clone()).long_poll_timeout(Duration::from_secs(1))
+            })
+        })
+        .collect();
+    let mut suite = Suite::new(&control);
+    for client in &clients {
+        suite = suite.transport(client as &dyn Transport);
+    }
+    let report = suite.run().await.unwrap();
+    println!("{}", report.table());
+    assert_eq!(report.failures(), 0, "{}", report.table());
+    assert_eq!(
+        report.rows.len(),
+        conformance::scenarios::SCENARIOS.len() * clients.len(),
+        "every scenario ran for every transport"
+    );
+    assert!(report.passes() > report.rows.len() / 2);
+    // Every operation went through the custom source.
+    assert!(source.calls() > 1_000, "{} calls", source.calls());
+}
