@@ -48,6 +48,23 @@ fn bench(c: &mut Criterion) {
         assert!(poll_body(body, &mut cx));
     }
     let payload = "x".repeat(100);
+    // A fixed number of publishes, without criterion, for instruction
+    // counts under `valgrind --tool=callgrind` (repeatable where timings on
+    // a shared machine are not).
+    if let Some(publishes) = std::env::var("FANOUT_PUBLISHES")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        for _ in 0..publishes {
+            push.channels()
+                .publish("fanout", Message::new(Data::text(payload.clone())))
+                .unwrap();
+            for body in &mut bodies {
+                assert!(poll_body(body, &mut cx));
+            }
+        }
+        return;
+    }
     let mut group = c.benchmark_group("body_fanout");
     group.throughput(Throughput::Elements(SUBSCRIBERS as u64));
     group.bench_function("sse_10000_bodies", |b| {

@@ -8,6 +8,7 @@
 //! back to back, so hyper gathers them into one vectored write instead of one
 //! write per event.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -33,9 +34,14 @@ enum Kind {
     Stream(Box<dyn ByteStream>),
 }
 
-/// A stream body, whatever its subscription and framing.
+/// A stream body, whatever its subscription and framing. It answers in
+/// `http_body`'s own terms so that the body only forwards: this is the hot
+/// path of every delivery.
 trait ByteStream: Send {
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>>;
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>>;
     fn is_ended(&self) -> bool;
 }
 
@@ -46,14 +52,17 @@ struct StreamBody<S, D> {
 }
 
 impl<S: Subscription, D: Delivery<Frame = Bytes>> ByteStream for StreamBody<S, D> {
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let frame = self.frames.poll_frame(cx);
-        if self.frames.end() == Some(End::Lagged) {
+        if self.stalled_reader.is_some() && self.frames.end() == Some(End::Lagged) {
             if let Some(watch) = self.stalled_reader.take() {
                 watch.resolve();
             }
         }
-        frame
+        frame.map(|bytes| bytes.map(|bytes| Ok(Frame::data(bytes))))
     }
 
     fn is_ended(&self) -> bool {
@@ -114,7 +123,7 @@ impl PushBody {
 
 impl Body for PushBody {
     type Data = Bytes;
-    type Error = std::convert::Infallible;
+    type Error = Infallible;
 
     fn poll_frame(
         self: Pin<&mut Self>,
@@ -129,7 +138,7 @@ impl Body for PushBody {
                 }
                 Poll::Ready(part.map(|part| Ok(Frame::data(part))))
             }
-            Kind::Stream(stream) => stream.poll_frame(cx).map(|c| c.map(|c| Ok(Frame::data(c)))),
+            Kind::Stream(stream) => stream.poll_frame(cx),
         }
     }
 

@@ -122,11 +122,13 @@ impl<S: Subscription, D: Delivery> Frames<S, D> {
 
     /// The cursor of the last frame that carried one: where a client that
     /// received everything so far resumes.
+    #[inline]
     pub fn cursor(&self) -> Option<EventId> {
         self.cursor
     }
 
     /// Why the stream ended, once it has.
+    #[inline]
     pub fn end(&self) -> Option<End> {
         self.end
     }
@@ -134,6 +136,7 @@ impl<S: Subscription, D: Delivery> Frames<S, D> {
     /// Whether some item is taken and waiting to be framed, so that the next
     /// poll yields a frame at once. A sink that writes frames can hold back
     /// its flush while this is true.
+    #[inline]
     pub fn has_ready(&self) -> bool {
         self.end.is_none() && self.next_item < self.items.len()
     }
@@ -141,6 +144,7 @@ impl<S: Subscription, D: Delivery> Frames<S, D> {
     /// The next frame: `Ready(Some)` to send, `Ready(None)` once the stream
     /// has ended, `Pending` after arranging a wakeup from the subscription,
     /// the heartbeat tick or shutdown.
+    #[inline]
     pub fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<D::Frame>> {
         loop {
             if self.end.is_some() {
@@ -186,6 +190,7 @@ impl<S: Subscription, D: Delivery> Frames<S, D> {
 
     /// Nothing to send: a heartbeat if idle long enough, else wait for the
     /// subscription, the tick or shutdown.
+    #[inline(never)]
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<Option<D::Frame>> {
         self.listener.register(cx);
         let pulse = self.listener.pulse();
@@ -205,6 +210,7 @@ impl<S: Subscription, D: Delivery> Frames<S, D> {
     /// The shutdown signal with the stream's cursor. Before anything was
     /// framed the cursor is the subscription's position, which every
     /// subscription has ready at once.
+    #[inline(never)]
     fn shutdown_frame(&mut self) -> Option<D::Frame> {
         self.end = Some(End::Shutdown);
         let cursor = self.cursor.or_else(|| {

@@ -64,11 +64,13 @@ impl Pulse {
     }
 
     /// The number of ticks so far.
+    #[inline]
     pub fn tick(&self) -> u64 {
         self.tick.load(Ordering::Acquire)
     }
 
     /// Whether [`Pulse::shut_down`] was called.
+    #[inline]
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
     }
@@ -147,11 +149,13 @@ pub struct Listener {
 
 impl Listener {
     /// Wakes the task of `cx` at the next tick or at shutdown.
+    #[inline]
     pub fn register(&self, cx: &mut Context<'_>) {
         self.waker.register(cx.waker());
     }
 
     /// The pulse listened to.
+    #[inline]
     pub fn pulse(&self) -> &Pulse {
         &self.pulse
     }
