@@ -27,7 +27,7 @@ use conformance::{
 use futures_util::future::BoxFuture;
 use http::{Method, Request, Response};
 use push_core::delivery::Delivery;
-use push_core::{envelope, Event, Hub, HubConfig, Limits, Signal};
+use push_core::{envelope, Event, Hub, HubConfig, Signal};
 use push_tower::{serve, Config, Push, PushBody, ResponseFuture, Router};
 
 const BOUNDARY: &str = "push-boundary";
@@ -174,18 +174,9 @@ impl Decoder for PartDecoder {
 /// Serves the app on a loopback port and runs the whole suite against the
 /// multipart transport.
 pub(crate) async fn run() -> Report {
-    let limits = Limits {
-        history_events: 20,
-        history_bytes: 4 << 20,
-        subscriber_buffer_bytes: 2 << 20,
-        heartbeat: std::time::Duration::from_millis(300),
-        long_poll_max: std::time::Duration::from_secs(2),
-        max_event_bytes: 1 << 20,
-        ..Limits::default()
-    };
     let push = Push::new(
         Hub::new(HubConfig {
-            limits,
+            limits: conformance::runner::suite_limits(),
             max_channels: 10_000,
         }),
         Config::default(),

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use conformance::{HttpClient, Protocol, Suite, Technique, Transport, WireClient, WireControl};
+use conformance::clients::every_client;
+use conformance::{HttpClient, Protocol, Suite, Technique, WireControl};
 
 /// Check a running push server against the semantics contract.
 #[derive(Debug, Parser)]
@@ -78,20 +79,13 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let control = WireControl::new(HttpClient::new(&args.url, Protocol::Http1));
-    let clients: Vec<WireClient> = protocols
-        .iter()
-        .flat_map(|&protocol| {
-            let http = HttpClient::new(&args.url, protocol);
-            let timeout = Duration::from_secs_f64(args.long_poll_timeout);
-            args.technique
-                .iter()
-                .map(move |&t| WireClient::new(t, http.clone()).long_poll_timeout(timeout))
-        })
-        .collect();
-    let mut suite = Suite::new(&control);
-    for client in &clients {
-        suite = suite.transport(client as &dyn Transport);
-    }
+    let clients = every_client(
+        &args.url,
+        &protocols,
+        &args.technique,
+        Duration::from_secs_f64(args.long_poll_timeout),
+    );
+    let mut suite = Suite::new(&control).transports(&clients);
     let only: Vec<&str> = args.only.iter().map(String::as_str).collect();
     if !only.is_empty() {
         suite = suite.only(&only);

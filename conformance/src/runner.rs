@@ -5,12 +5,35 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
+use push_core::Limits;
 
 use crate::control::{Control, ControlError, ServerLimits};
 use crate::gate::StopGate;
 use crate::scenario::{Capability, Context, Outcome, Scenario};
 use crate::scenarios::SCENARIOS;
 use crate::transport::Transport;
+
+/// Limits for a server that runs in the same process as the suite, small
+/// enough for every bound to be reached quickly: 20 events and 4 MiB of
+/// history, a 2 MiB subscriber bound, 300 ms heartbeats, 2 s long polls and
+/// 1 MiB events.
+///
+/// ```
+/// let limits = conformance::runner::suite_limits();
+/// assert!(limits.validate().is_ok());
+/// assert_eq!(limits.history_events, 20);
+/// ```
+pub fn suite_limits() -> Limits {
+    Limits {
+        history_events: 20,
+        history_bytes: 4 << 20,
+        subscriber_buffer_bytes: 2 << 20,
+        heartbeat: Duration::from_millis(300),
+        long_poll_max: Duration::from_secs(2),
+        max_event_bytes: 1 << 20,
+        ..Limits::default()
+    }
+}
 
 /// How long one scenario may take before it fails.
 pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(120);
@@ -56,6 +79,13 @@ impl<'a> Suite<'a> {
     /// Adds a transport under test. Names must be unique within a run.
     pub fn transport(mut self, transport: &'a dyn Transport) -> Self {
         self.transports.push(transport);
+        self
+    }
+
+    /// Adds every transport of `transports`, as [`Suite::transport`] does.
+    pub fn transports<T: Transport>(mut self, transports: &'a [T]) -> Self {
+        self.transports
+            .extend(transports.iter().map(|t| t as &dyn Transport));
         self
     }
 

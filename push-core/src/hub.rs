@@ -148,11 +148,6 @@ impl Hub {
         &self.inner.config
     }
 
-    /// The limits of every channel of the hub.
-    pub fn limits(&self) -> Limits {
-        self.inner.config.limits
-    }
-
     /// Publishes to the channel `name`, creating it if needed.
     ///
     /// # Errors
@@ -160,10 +155,10 @@ impl Hub {
     /// [`Error::BadChannelName`], [`Error::TooManyChannels`], or the errors of
     /// [`Channel::publish`](crate::Channel::publish).
     pub fn publish(&self, name: &str, message: Message) -> Result<EventId, Error> {
-        self.publish_to(&ChannelName::new(name)?, message)
+        self.publish_named(&ChannelName::new(name)?, message)
     }
 
-    fn publish_to(&self, name: &ChannelName, message: Message) -> Result<EventId, Error> {
+    fn publish_named(&self, name: &ChannelName, message: Message) -> Result<EventId, Error> {
         loop {
             let channel = self.get_or_create(name)?;
             match channel.try_publish(message.clone()) {
@@ -180,10 +175,14 @@ impl Hub {
     /// [`Error::BadChannelName`], [`Error::TooManyChannels`], or
     /// [`Error::CursorAhead`].
     pub fn subscribe(&self, name: &str, start: Start) -> Result<MemorySubscription, Error> {
-        self.subscribe_to(&ChannelName::new(name)?, start)
+        self.subscribe_named(&ChannelName::new(name)?, start)
     }
 
-    fn subscribe_to(&self, name: &ChannelName, start: Start) -> Result<MemorySubscription, Error> {
+    fn subscribe_named(
+        &self,
+        name: &ChannelName,
+        start: Start,
+    ) -> Result<MemorySubscription, Error> {
         loop {
             let channel = self.get_or_create(name)?;
             if channel.is_closed() {
@@ -314,7 +313,7 @@ impl Channels for Hub {
     }
 
     async fn publish(&self, channel: &ChannelName, message: Message) -> Result<EventId, Error> {
-        self.publish_to(channel, message)
+        self.publish_named(channel, message)
     }
 
     async fn subscribe(
@@ -322,7 +321,7 @@ impl Channels for Hub {
         channel: &ChannelName,
         start: Start,
     ) -> Result<MemorySubscription, Error> {
-        self.subscribe_to(channel, start)
+        self.subscribe_named(channel, start)
     }
 
     async fn close(&self, channel: &ChannelName) -> Result<bool, Error> {

@@ -63,10 +63,15 @@ impl<Ch: Channel> Remote<Ch> {
         self.state.calls.load(Ordering::Relaxed)
     }
 
-    /// A network round trip's worth of waiting, then the channel of `name`.
-    async fn channel(&self, name: &ChannelName) -> Result<Arc<Ch>, Error> {
+    /// A network round trip's worth of waiting, counted as one call.
+    async fn round_trip(&self) {
         tokio::time::sleep(ROUND_TRIP).await;
         self.state.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A round trip, then the channel of `name`.
+    async fn channel(&self, name: &ChannelName) -> Result<Arc<Ch>, Error> {
+        self.round_trip().await;
         let mut channels = self.channels();
         if let Some(channel) = channels.get(name) {
             return Ok(Arc::clone(channel));
@@ -131,8 +136,7 @@ impl<Ch: Channel> Channels for Remote<Ch> {
     }
 
     async fn close(&self, name: &ChannelName) -> Result<bool, Error> {
-        tokio::time::sleep(ROUND_TRIP).await;
-        self.state.calls.fetch_add(1, Ordering::Relaxed);
+        self.round_trip().await;
         let removed = self.channels().remove(name);
         match removed {
             Some(channel) => {
@@ -191,22 +195,14 @@ impl<S: Subscription> Subscription for RemoteSubscription<S> {
     }
 }
 
-/// Limits for the example and its test: small enough to exhaust.
-pub(crate) fn limits() -> Limits {
-    Limits {
-        history_events: 20,
-        history_bytes: 4 << 20,
-        subscriber_buffer_bytes: 2 << 20,
-        heartbeat: Duration::from_millis(300),
-        long_poll_max: Duration::from_secs(2),
-        max_event_bytes: 1 << 20,
-        ..Limits::default()
-    }
-}
-
-/// The remote source over in-memory channels.
+/// The remote source over in-memory channels, with limits the conformance
+/// suite reaches quickly.
 pub(crate) fn source() -> Remote<MemoryChannel> {
-    Remote::new(limits(), 10_000, MemoryChannel::new)
+    Remote::new(
+        conformance::runner::suite_limits(),
+        10_000,
+        MemoryChannel::new,
+    )
 }
 
 #[allow(dead_code)] // The test includes this file for the source alone.

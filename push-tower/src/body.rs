@@ -57,10 +57,9 @@ impl<S: Subscription, D: Delivery<Frame = Bytes>> ByteStream for StreamBody<S, D
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let frame = self.frames.poll_frame(cx);
-        if self.stalled_reader.is_some() && self.frames.end() == Some(End::Lagged) {
-            if let Some(watch) = self.stalled_reader.take() {
-                watch.resolve();
-            }
+        let lagged = self.frames.end() == Some(End::Lagged);
+        if let Some(watch) = self.stalled_reader.take_if(|_| lagged) {
+            watch.resolve();
         }
         frame.map(|bytes| bytes.map(|bytes| Ok(Frame::data(bytes))))
     }

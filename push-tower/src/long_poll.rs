@@ -51,7 +51,7 @@ use crate::{error, Push, ResponseFuture};
 technique_service! {
     /// Long polling as a tower [`Service`](tower_service::Service),
     /// answering `GET`. See the [module docs](self).
-    LongPollService, GET, "GET" => respond
+    LongPollService, GET => respond
 }
 
 pub(crate) fn respond<C: Channels, B>(

@@ -29,8 +29,6 @@
 //! # });
 //! ```
 
-use std::sync::Arc;
-
 use http::Request;
 use push_core::{ChannelName, Channels};
 
@@ -40,7 +38,7 @@ use crate::{streaming, Push, ResponseFuture};
 technique_service! {
     /// HTTP streaming (NDJSON) as a tower [`Service`](tower_service::Service),
     /// answering `GET`. See the [module docs](self).
-    NdjsonService, GET, "GET" => respond
+    NdjsonService, GET => respond
 }
 
 pub(crate) fn respond<C: Channels, B>(
@@ -48,5 +46,5 @@ pub(crate) fn respond<C: Channels, B>(
     channel: ChannelName,
     request: Request<B>,
 ) -> ResponseFuture {
-    streaming::respond(push, channel, &request, Arc::clone(&push.inner.ndjson))
+    streaming::respond(push, channel, &request, push.inner.ndjson)
 }

@@ -44,7 +44,7 @@ use crate::{error, response, Push, ResponseFuture};
 technique_service! {
     /// Short polling as a tower [`Service`](tower_service::Service),
     /// answering `GET`. See the [module docs](self).
-    PollService, GET, "GET" => respond
+    PollService, GET => respond
 }
 
 pub(crate) fn respond<C: Channels, B>(

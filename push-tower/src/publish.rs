@@ -43,7 +43,7 @@ use crate::{error, response, Push, ResponseFuture};
 technique_service! {
     /// Publishing as a tower [`Service`](tower_service::Service), answering
     /// `POST`. See the [module docs](self).
-    PublishService, POST, "POST" => respond
+    PublishService, POST => respond
 }
 
 pub(crate) fn respond<C, B>(

@@ -120,9 +120,10 @@ pub(crate) struct Inner<C> {
     pub(crate) config: Config,
     pulse: Arc<Pulse>,
     ticker_started: AtomicBool,
-    /// The built-in stream framings, shared by every stream.
-    pub(crate) sse: Arc<Sse>,
-    pub(crate) ndjson: Arc<Ndjson>,
+    /// The built-in stream framings; each stream gets a copy, and every
+    /// event's encoding is shared through the event itself.
+    pub(crate) sse: Sse,
+    pub(crate) ndjson: Ndjson,
 }
 
 impl<C: Channels> Push<C> {
@@ -139,8 +140,8 @@ impl<C: Channels> Push<C> {
                 config,
                 pulse,
                 ticker_started: AtomicBool::new(false),
-                sse: Arc::new(sse),
-                ndjson: Arc::new(Ndjson),
+                sse,
+                ndjson: Ndjson,
             }),
         }
     }

@@ -40,8 +40,6 @@
 //! # });
 //! ```
 
-use std::sync::Arc;
-
 use http::Request;
 use push_core::{ChannelName, Channels};
 
@@ -51,7 +49,7 @@ use crate::{streaming, Push, ResponseFuture};
 technique_service! {
     /// Server-Sent Events as a tower [`Service`](tower_service::Service),
     /// answering `GET`. See the [module docs](self).
-    SseService, GET, "GET" => respond
+    SseService, GET => respond
 }
 
 pub(crate) fn respond<C: Channels, B>(
@@ -59,5 +57,5 @@ pub(crate) fn respond<C: Channels, B>(
     channel: ChannelName,
     request: Request<B>,
 ) -> ResponseFuture {
-    streaming::respond(push, channel, &request, Arc::clone(&push.inner.sse))
+    streaming::respond(push, channel, &request, push.inner.sse)
 }

@@ -9,7 +9,8 @@ mod custom_backend;
 
 use std::time::Duration;
 
-use conformance::{HttpClient, Protocol, Suite, Technique, Transport, WireClient, WireControl};
+use conformance::clients::every_client;
+use conformance::{HttpClient, Protocol, Suite, Technique, WireControl};
 use push_tower::{serve, Config, Push};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,20 +23,17 @@ async fn a_remote_like_backend_passes_the_whole_suite() {
 
     let control = WireControl::new(HttpClient::new(&base, Protocol::Http1))
         .on_shutdown(move || push.shutdown());
-    let clients: Vec<WireClient> = [Protocol::Http1, Protocol::H2c]
-        .into_iter()
-        .flat_map(|protocol| {
-            let http = HttpClient::new(&base, protocol);
-            Technique::ALL.into_iter().map(move |technique| {
-                WireClient::new(technique, http.clone()).long_poll_timeout(Duration::from_secs(1))
-            })
-        })
-        .collect();
-    let mut suite = Suite::new(&control);
-    for client in &clients {
-        suite = suite.transport(client as &dyn Transport);
-    }
-    let report = suite.run().await.unwrap();
+    let clients = every_client(
+        &base,
+        &[Protocol::Http1, Protocol::H2c],
+        &Technique::ALL,
+        Duration::from_secs(1),
+    );
+    let report = Suite::new(&control)
+        .transports(&clients)
+        .run()
+        .await
+        .unwrap();
     println!("{}", report.table());
     assert_eq!(report.failures(), 0, "{}", report.table());
     assert_eq!(

@@ -54,6 +54,41 @@ pub struct WireClient {
     poll_interval: Duration,
 }
 
+/// One client per technique of `techniques` per protocol of `protocols`,
+/// all against `base`, each long poll asking for `long_poll_timeout`: the
+/// matrix the suite checks a server with.
+///
+/// ```
+/// use std::time::Duration;
+/// use conformance::clients::every_client;
+/// use conformance::{Protocol, Technique, Transport};
+///
+/// let clients = every_client(
+///     "http://127.0.0.1:8080",
+///     &[Protocol::Http1, Protocol::H2c],
+///     &Technique::ALL,
+///     Duration::from_secs(1),
+/// );
+/// assert_eq!(clients.len(), 2 * Technique::ALL.len());
+/// assert_eq!(clients[Technique::ALL.len()].name(), "poll-h2c");
+/// ```
+pub fn every_client(
+    base: &str,
+    protocols: &[Protocol],
+    techniques: &[Technique],
+    long_poll_timeout: Duration,
+) -> Vec<WireClient> {
+    protocols
+        .iter()
+        .flat_map(|&protocol| {
+            let http = HttpClient::new(base, protocol);
+            techniques.iter().map(move |&technique| {
+                WireClient::new(technique, http.clone()).long_poll_timeout(long_poll_timeout)
+            })
+        })
+        .collect()
+}
+
 impl WireClient {
     /// A client of `technique` on `http`.
     ///

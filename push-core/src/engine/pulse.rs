@@ -58,11 +58,6 @@ impl Pulse {
         })
     }
 
-    /// The heartbeat interval.
-    pub fn heartbeat(&self) -> Duration {
-        self.interval
-    }
-
     /// The number of ticks so far.
     #[inline]
     pub fn tick(&self) -> u64 {
