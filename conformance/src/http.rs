@@ -58,10 +58,7 @@ impl FullResponse {
 
     /// The `error` code of a JSON error body.
     pub fn error_code(&self) -> Option<String> {
-        self.json()
-            .get("error")
-            .and_then(|c| c.as_str())
-            .map(str::to_owned)
+        crate::transport::error_code(&self.body)
     }
 }
 

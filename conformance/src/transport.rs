@@ -86,6 +86,27 @@ pub enum OpenError {
     Failed(String),
 }
 
+impl OpenError {
+    /// The refusal of a server that answered `status` with `body`, the code
+    /// taken from the JSON error body's `"error"` field, as every technique
+    /// answers before any stream starts.
+    pub fn refused(status: u16, body: &[u8]) -> Self {
+        OpenError::Refused {
+            status,
+            code: error_code(body),
+        }
+    }
+}
+
+/// The `"error"` code of a JSON error body, if it is one.
+pub(crate) fn error_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .get("error")?
+        .as_str()
+        .map(str::to_owned)
+}
+
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -1,5 +1,6 @@
 //! Proof that the suite can fail: transports that drop an event, reorder
-//! two, or hide a gap are caught, by name of the scenario that caught them.
+//! two, or hide a gap are caught, by name of the scenario that caught them,
+//! whether the events came as NDJSON lines or as WebSocket messages.
 
 use std::time::Duration;
 
@@ -27,8 +28,13 @@ struct Broken {
 }
 
 impl Transport for Broken {
+    /// The fault, then the technique when it is not NDJSON:
+    /// `DropsAnEvent`, `DropsAnEvent-ws`.
     fn name(&self) -> String {
-        format!("{:?}", self.fault)
+        match self.inner.technique() {
+            Technique::Ndjson => format!("{:?}", self.fault),
+            other => format!("{:?}-{other}", self.fault),
+        }
     }
 
     fn shape(&self) -> Shape {
@@ -121,11 +127,15 @@ async fn broken_transports_fail_by_the_scenario_that_caught_them() {
     tokio::spawn(serve(listener, push.router()).run());
     let http = HttpClient::new(&base, Protocol::Http1);
     let control = WireControl::new(http.clone());
-    let broken: Vec<Broken> = [Fault::DropsAnEvent, Fault::Reorders, Fault::HidesGaps]
+    // Every fault over a stream of HTTP bodies and over WebSocket frames.
+    let techniques = [Technique::Ndjson, Technique::WebSocket];
+    let broken: Vec<Broken> = techniques
         .into_iter()
-        .map(|fault| Broken {
-            inner: WireClient::new(Technique::Ndjson, http.clone()),
-            fault,
+        .flat_map(|technique| {
+            [Fault::DropsAnEvent, Fault::Reorders, Fault::HidesGaps].map(|fault| Broken {
+                inner: WireClient::new(technique, http.clone()),
+                fault,
+            })
         })
         .collect();
     let mut suite = Suite::new(&control).only(&[
@@ -140,21 +150,23 @@ async fn broken_transports_fail_by_the_scenario_that_caught_them() {
     let report = suite.run().await.unwrap();
     println!("{}", report.table());
 
-    let dropped = report.failed_scenarios("DropsAnEvent");
-    assert!(dropped.contains(&"order_and_completeness"), "{dropped:?}");
-    assert!(dropped.contains(&"resume_after_cursor"), "{dropped:?}");
+    for suffix in ["", "-ws"] {
+        let dropped = report.failed_scenarios(&format!("DropsAnEvent{suffix}"));
+        assert!(dropped.contains(&"order_and_completeness"), "{dropped:?}");
+        assert!(dropped.contains(&"resume_after_cursor"), "{dropped:?}");
 
-    let reordered = report.failed_scenarios("Reorders");
-    assert!(
-        reordered.contains(&"order_and_completeness"),
-        "{reordered:?}"
-    );
+        let reordered = report.failed_scenarios(&format!("Reorders{suffix}"));
+        assert!(
+            reordered.contains(&"order_and_completeness"),
+            "{reordered:?}"
+        );
 
-    let hidden = report.failed_scenarios("HidesGaps");
-    assert_eq!(
-        hidden,
-        ["gap_when_history_exhausted", "gap_for_another_incarnation"]
-    );
+        let hidden = report.failed_scenarios(&format!("HidesGaps{suffix}"));
+        assert_eq!(
+            hidden,
+            ["gap_when_history_exhausted", "gap_for_another_incarnation"]
+        );
+    }
 
     // The failures say what was expected and what arrived.
     let table = report.table();

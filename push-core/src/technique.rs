@@ -13,7 +13,7 @@
 //! assert_eq!(ndjson.shape(), Shape::Stream);
 //! assert_eq!(
 //!     Technique::ALL.map(Technique::path_segment),
-//!     ["poll", "longpoll", "sse", "stream"]
+//!     ["poll", "longpoll", "sse", "stream", "ws"]
 //! );
 //! ```
 
@@ -31,6 +31,9 @@ pub enum Technique {
     Sse,
     /// HTTP streaming as newline-delimited JSON: `GET …/stream`.
     Ndjson,
+    /// WebSocket: `GET …/ws` upgraded over HTTP/1.1, or an extended
+    /// `CONNECT` over HTTP/2; one text message per event.
+    WebSocket,
 }
 
 /// How a technique's exchanges are shaped.
@@ -49,21 +52,23 @@ pub enum Shape {
 
 impl Technique {
     /// Every technique, in the order the docs list them.
-    pub const ALL: [Technique; 4] = [
+    pub const ALL: [Technique; 5] = [
         Technique::Poll,
         Technique::LongPoll,
         Technique::Sse,
         Technique::Ndjson,
+        Technique::WebSocket,
     ];
 
     /// The technique's name in docs and reports: `poll`, `longpoll`, `sse`,
-    /// `ndjson`.
+    /// `ndjson`, `ws`.
     pub fn name(self) -> &'static str {
         match self {
             Technique::Poll => "poll",
             Technique::LongPoll => "longpoll",
             Technique::Sse => "sse",
             Technique::Ndjson => "ndjson",
+            Technique::WebSocket => "ws",
         }
     }
 
@@ -81,7 +86,7 @@ impl Technique {
         match self {
             Technique::Poll => Shape::Poll,
             Technique::LongPoll => Shape::LongPoll,
-            Technique::Sse | Technique::Ndjson => Shape::Stream,
+            Technique::Sse | Technique::Ndjson | Technique::WebSocket => Shape::Stream,
         }
     }
 

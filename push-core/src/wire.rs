@@ -44,6 +44,9 @@ pub enum ErrorCode {
     BadTimeout,
     /// A request body that could not be read to its end.
     BadBody,
+    /// A WebSocket handshake with a missing or malformed
+    /// `Sec-WebSocket-Key`, or an HTTP/2 `CONNECT` for another protocol.
+    BadHandshake,
     /// An unknown path, a message past the head, an absent channel.
     NotFound,
     /// A known path with another method.
@@ -54,6 +57,9 @@ pub enum ErrorCode {
     Closed,
     /// A body over the largest event accepted.
     TooLarge,
+    /// A request to a WebSocket route that is not a WebSocket handshake, or
+    /// asks for a WebSocket version other than 13.
+    UpgradeRequired,
     /// A technique this server does not offer.
     NotImplemented,
     /// The cap on channels is reached.
@@ -66,7 +72,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code a server of this crate's wire contract may send.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::BadChannel,
         ErrorCode::BadCursor,
         ErrorCode::CursorAhead,
@@ -75,11 +81,13 @@ impl ErrorCode {
         ErrorCode::ReservedEventName,
         ErrorCode::BadTimeout,
         ErrorCode::BadBody,
+        ErrorCode::BadHandshake,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Gone,
         ErrorCode::Closed,
         ErrorCode::TooLarge,
+        ErrorCode::UpgradeRequired,
         ErrorCode::NotImplemented,
         ErrorCode::TooManyChannels,
         ErrorCode::ShuttingDown,
@@ -97,11 +105,13 @@ impl ErrorCode {
             ErrorCode::ReservedEventName => "reserved_event_name",
             ErrorCode::BadTimeout => "bad_timeout",
             ErrorCode::BadBody => "bad_body",
+            ErrorCode::BadHandshake => "bad_handshake",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Gone => "gone",
             ErrorCode::Closed => "closed",
             ErrorCode::TooLarge => "too_large",
+            ErrorCode::UpgradeRequired => "upgrade_required",
             ErrorCode::NotImplemented => "not_implemented",
             ErrorCode::TooManyChannels => "too_many_channels",
             ErrorCode::ShuttingDown => "shutting_down",
@@ -168,6 +178,32 @@ impl WireError {
         Self::new(
             ErrorCode::BadBody,
             "the request body could not be read to its end; send it again",
+        )
+    }
+
+    /// `upgrade_required`: a request to a WebSocket route that is not a
+    /// WebSocket handshake, or asks for another version than 13.
+    pub fn upgrade_required() -> Self {
+        Self::new(
+            ErrorCode::UpgradeRequired,
+            "this route speaks WebSocket only: open it with a WebSocket client (HTTP/1.1 `Upgrade: websocket` with `Sec-WebSocket-Version: 13`, or an HTTP/2 extended CONNECT with `:protocol: websocket`)",
+        )
+    }
+
+    /// `bad_handshake`: a WebSocket handshake that is missing `what`.
+    pub fn bad_handshake(what: &str) -> Self {
+        Self::new(
+            ErrorCode::BadHandshake,
+            format!("the WebSocket handshake is incomplete: {what}; use a WebSocket client library, which sends a complete one"),
+        )
+    }
+
+    /// `not_implemented`: the server this service runs under cannot hand
+    /// over upgraded connections.
+    pub fn upgrades_unavailable() -> Self {
+        Self::new(
+            ErrorCode::NotImplemented,
+            "this server cannot hand over upgraded connections, so it cannot serve WebSocket; serve with upgrades enabled (push_tower::serve, axum::serve, or hyper's serve_connection_with_upgrades)",
         )
     }
 

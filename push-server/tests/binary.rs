@@ -1,11 +1,14 @@
 //! The binary as a user runs it: it prints its URL, serves the protocol, and
-//! stops cleanly on SIGTERM with open streams told to reconnect.
+//! stops cleanly on SIGTERM with open streams and WebSockets told to
+//! reconnect.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use conformance::{HttpClient, Protocol, Received, SignalKind, StartAt, Technique, Transport};
+use conformance::{
+    HttpClient, Protocol, Received, Session, SignalKind, StartAt, Technique, Transport,
+};
 
 #[tokio::test]
 async fn serves_and_stops_cleanly_on_sigterm() {
@@ -43,6 +46,13 @@ async fn serves_and_stops_cleanly_on_sigterm() {
     .await
     .unwrap()
     .unwrap();
+    let mut socket = tokio::time::timeout(
+        Duration::from_secs(10),
+        conformance::clients::ws::open(&http, "demo", StartAt::Now),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let published = http
         .fetch(
             http::Method::POST,
@@ -55,14 +65,16 @@ async fn serves_and_stops_cleanly_on_sigterm() {
     assert_eq!(published.status, 201);
     let id = published.json()["id"].as_str().unwrap().to_owned();
 
-    loop {
-        match next(&mut session).await {
-            Some(Received::Event(event)) => {
-                assert_eq!(event.id, id);
-                break;
+    for session in [session.as_mut(), &mut socket as &mut dyn Session] {
+        loop {
+            match next(session).await {
+                Some(Received::Event(event)) => {
+                    assert_eq!(event.id, id);
+                    break;
+                }
+                Some(_) => {}
+                None => panic!("stream ended early"),
             }
-            Some(_) => {}
-            None => panic!("stream ended early"),
         }
     }
 
@@ -73,17 +85,22 @@ async fn serves_and_stops_cleanly_on_sigterm() {
         .status()
         .unwrap()
         .success());
-    loop {
-        match next(&mut session).await {
-            Some(Received::Heartbeat) => {}
-            Some(Received::Signal(signal)) => {
-                assert_eq!(signal.kind, SignalKind::Shutdown);
-                assert_eq!(signal.cursor.as_deref(), Some(id.as_str()));
-                break;
+    for session in [session.as_mut(), &mut socket as &mut dyn Session] {
+        loop {
+            match next(session).await {
+                Some(Received::Heartbeat) => {}
+                Some(Received::Signal(signal)) => {
+                    assert_eq!(signal.kind, SignalKind::Shutdown);
+                    assert_eq!(signal.cursor.as_deref(), Some(id.as_str()));
+                    break;
+                }
+                other => panic!("expected the shutdown signal, got {other:?}"),
             }
-            other => panic!("expected the shutdown signal, got {other:?}"),
         }
     }
+    // The socket then closes with 1001, going away.
+    assert_eq!(next(&mut socket).await, None);
+    assert_eq!(socket.close_code(), Some(1001));
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()
@@ -94,7 +111,7 @@ async fn serves_and_stops_cleanly_on_sigterm() {
     assert!(rest.contains("push-server stopped"), "{rest:?}");
 }
 
-async fn next(session: &mut Box<dyn conformance::Session>) -> Option<Received> {
+async fn next(session: &mut (impl Session + ?Sized)) -> Option<Received> {
     tokio::time::timeout(Duration::from_secs(10), session.next())
         .await
         .unwrap()

@@ -225,7 +225,7 @@ impl std::error::Error for ChannelFromError {}
 /// `Service` impl, so that every technique reads alike. `$respond` answers a
 /// request for a checked channel.
 macro_rules! technique_service {
-    ($(#[$doc:meta])* $name:ident, $method:ident => $respond:path) => {
+    ($(#[$doc:meta])* $name:ident, $($method:ident)|+ => $respond:path) => {
         $(#[$doc])*
         pub struct $name<C = push_core::Hub> {
             push: $crate::Push<C>,
@@ -275,8 +275,10 @@ macro_rules! technique_service {
             }
 
             fn call(&mut self, request: http::Request<B>) -> Self::Future {
-                if request.method() != http::Method::$method {
-                    return $crate::ResponseFuture::ready($crate::error::method_not_allowed(stringify!($method)));
+                if $(request.method() != http::Method::$method)&&+ {
+                    return $crate::ResponseFuture::ready($crate::error::method_not_allowed(
+                        concat!($(stringify!($method), ", "),+).trim_end_matches(", "),
+                    ));
                 }
                 match self.channel_from.resolve(request) {
                     (request, Ok(channel)) => $respond(&self.push, channel, request),

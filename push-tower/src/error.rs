@@ -30,11 +30,13 @@ pub fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::BadEventName
         | ErrorCode::ReservedEventName
         | ErrorCode::BadTimeout
-        | ErrorCode::BadBody => StatusCode::BAD_REQUEST,
+        | ErrorCode::BadBody
+        | ErrorCode::BadHandshake => StatusCode::BAD_REQUEST,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::Gone | ErrorCode::Closed => StatusCode::GONE,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
         ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         ErrorCode::TooManyChannels | ErrorCode::ShuttingDown | ErrorCode::Unavailable => {
             StatusCode::SERVICE_UNAVAILABLE

@@ -1,8 +1,9 @@
 //! Every `push` technique as a tower [`Service`](tower_service::Service).
 //!
 //! One module per technique, shaped alike: [`poll`] (short polling),
-//! [`long_poll`], [`sse`] (Server-Sent Events) and [`ndjson`] (HTTP
-//! streaming), plus [`publish`]. [`Router`] serves the whole wire contract
+//! [`long_poll`], [`sse`] (Server-Sent Events), [`ndjson`] (HTTP
+//! streaming) and [`ws`] (WebSocket, over HTTP/1.1 and HTTP/2), plus
+//! [`publish`]. [`Router`] serves the whole wire contract
 //! of `PROTOCOL.md` under one prefix, and [`serve()`] runs any of them on
 //! hyper with HTTP/1.1 and h2c on one port and graceful shutdown.
 //!
@@ -69,6 +70,7 @@ pub mod sse;
 mod stalled_reader;
 mod streaming;
 mod subscribe;
+pub mod ws;
 
 pub use body::PushBody;
 pub use channel_from::{ChannelFrom, ChannelFromError};
@@ -95,6 +97,11 @@ impl<C: Channels> Push<C> {
     /// NDJSON streaming of the channel `channel_from` finds; see [`ndjson`].
     pub fn ndjson(&self, channel_from: ChannelFrom) -> ndjson::NdjsonService<C> {
         ndjson::NdjsonService::new(self.clone(), channel_from)
+    }
+
+    /// WebSocket of the channel `channel_from` finds; see [`ws`].
+    pub fn ws(&self, channel_from: ChannelFrom) -> ws::WsService<C> {
+        ws::WsService::new(self.clone(), channel_from)
     }
 
     /// Short polling of the channel `channel_from` finds; see [`poll`].

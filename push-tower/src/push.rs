@@ -3,13 +3,14 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use push_core::delivery::{Ndjson, Sse};
 use push_core::engine::{Listener, Pulse};
 use push_core::{Channels, Hub};
+use tokio::sync::Notify;
 
 /// Settings of the push services, with sensible defaults.
 ///
@@ -31,6 +32,11 @@ pub struct Config {
     pub max_write_bytes: usize,
     /// `Retry-After` (seconds) on answers refused during shutdown. Default 2.
     pub shutdown_retry_after: u32,
+    /// How long a client that stopped reading gets to take what the server
+    /// still has to send it (the lagged signal, a WebSocket close frame)
+    /// before its connection is dropped: an HTTP/1.1 stream's connection
+    /// under [`serve`](crate::serve()), or a WebSocket. Default 5 s.
+    pub lag_grace: Duration,
 }
 
 impl Default for Config {
@@ -41,6 +47,7 @@ impl Default for Config {
             sse_retry: Some(Duration::from_secs(3)),
             max_write_bytes: 256 * 1024,
             shutdown_retry_after: 2,
+            lag_grace: Duration::from_secs(5),
         }
     }
 }
@@ -78,6 +85,12 @@ impl Config {
     /// Sets [`Config::shutdown_retry_after`].
     pub fn shutdown_retry_after(mut self, secs: u32) -> Self {
         self.shutdown_retry_after = secs;
+        self
+    }
+
+    /// Sets [`Config::lag_grace`].
+    pub fn lag_grace(mut self, grace: Duration) -> Self {
+        self.lag_grace = grace;
         self
     }
 }
@@ -124,6 +137,8 @@ pub(crate) struct Inner<C> {
     /// event's encoding is shared through the event itself.
     pub(crate) sse: Sse,
     pub(crate) ndjson: Ndjson,
+    /// The WebSockets open, which outlive the HTTP exchange that opened them.
+    pub(crate) sockets: Arc<Sockets>,
 }
 
 impl<C: Channels> Push<C> {
@@ -142,6 +157,7 @@ impl<C: Channels> Push<C> {
                 ticker_started: AtomicBool::new(false),
                 sse,
                 ndjson: Ndjson,
+                sockets: Arc::default(),
             }),
         }
     }
@@ -217,9 +233,62 @@ impl<C: Channels> Push<C> {
         self.inner.pulse.is_shutting_down()
     }
 
-    pub(crate) fn pulse(&self) -> &Arc<Pulse> {
-        &self.inner.pulse
+    /// What a server waits for when it drains: the shutdown switch, and the
+    /// WebSockets that outlive their HTTP exchange.
+    pub(crate) fn drain(&self) -> Drain {
+        Drain {
+            pulse: Arc::clone(&self.inner.pulse),
+            sockets: Arc::clone(&self.inner.sockets),
+            lag_grace: self.inner.config.lag_grace,
+        }
     }
+}
+
+/// A count of open WebSockets, so that a draining server waits for their
+/// close handshakes as it waits for its connections.
+#[derive(Debug, Default)]
+pub(crate) struct Sockets {
+    open: AtomicUsize,
+    all_closed: Notify,
+}
+
+impl Sockets {
+    /// Counts a socket as open until the guard is dropped.
+    pub(crate) fn open(self: &Arc<Self>) -> SocketGuard {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        SocketGuard(Arc::clone(self))
+    }
+
+    /// Waits until no socket is open.
+    pub(crate) async fn all_closed(&self) {
+        loop {
+            let notified = self.all_closed.notified();
+            if self.open.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Keeps one WebSocket counted as open.
+#[derive(Debug)]
+pub(crate) struct SocketGuard(Arc<Sockets>);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.all_closed.notify_waiters();
+        }
+    }
+}
+
+/// A push's part in a server's drain; see [`Push::drain`].
+#[derive(Clone, Debug)]
+pub(crate) struct Drain {
+    pub(crate) pulse: Arc<Pulse>,
+    pub(crate) sockets: Arc<Sockets>,
+    pub(crate) lag_grace: Duration,
 }
 
 impl<C: fmt::Debug> fmt::Debug for Push<C> {

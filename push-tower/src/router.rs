@@ -9,7 +9,8 @@
 //! | `GET /channels/{name}/longpoll` | [long poll](crate::long_poll) |
 //! | `GET /channels/{name}/sse` | [Server-Sent Events](crate::sse) |
 //! | `GET /channels/{name}/stream` | [NDJSON stream](crate::ndjson) |
-//! | `GET /channels/{name}/ws`, `/push` | `501` until those techniques land |
+//! | `GET /channels/{name}/ws` (HTTP/1.1), `CONNECT` (HTTP/2) | [WebSocket](crate::ws) |
+//! | `GET /channels/{name}/push` | `501` until HTTP/2 server push lands |
 //! | `GET /channels/{name}/messages/{id}` | one retained event's envelope |
 //! | `GET /healthz` | `200` while serving |
 //!
@@ -45,12 +46,12 @@ use push_core::{ChannelInfo, ChannelName, Channels, EventId, Lookup, Technique};
 
 use crate::body::PushBody;
 use crate::{
-    error, long_poll, ndjson, poll, publish, request, response, sse, Push, ResponseFuture,
+    error, long_poll, ndjson, poll, publish, request, response, sse, ws, Push, ResponseFuture,
 };
 
 /// The routes of the wire contract whose techniques this crate does not serve
 /// yet; they answer `501 not_implemented`.
-const NOT_YET_SERVED: [&str; 2] = ["ws", "push"];
+const NOT_YET_SERVED: [&str; 1] = ["push"];
 
 /// Serves the whole wire contract under a path prefix. See the
 /// [module docs](self).
@@ -122,7 +123,11 @@ impl<C: Channels> Router<C> {
                 if technique.is_none() && !NOT_YET_SERVED.contains(segment) {
                     return not_found();
                 }
-                if method != Method::GET {
+                if technique == Some(Technique::WebSocket) {
+                    if method != Method::GET && method != Method::CONNECT {
+                        return method_not_allowed("GET, CONNECT");
+                    }
+                } else if method != Method::GET {
                     return method_not_allowed("GET");
                 }
                 let respond = match technique {
@@ -130,6 +135,7 @@ impl<C: Channels> Router<C> {
                     Some(Technique::LongPoll) => long_poll::respond::<C, B>,
                     Some(Technique::Sse) => sse::respond::<C, B>,
                     Some(Technique::Ndjson) => ndjson::respond::<C, B>,
+                    Some(Technique::WebSocket) => ws::respond::<C, B>,
                     // A route of the contract not served yet, or a technique
                     // push-core lists before this router serves it.
                     _ => {

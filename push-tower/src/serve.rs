@@ -1,5 +1,6 @@
 //! Serving on hyper: HTTP/1.1 and HTTP/2 (h2c, prior knowledge) on one port,
-//! upgrades enabled, graceful shutdown with a drain deadline.
+//! upgrades enabled (HTTP/1.1 `Upgrade` and HTTP/2 extended `CONNECT`, so
+//! WebSocket works on both), graceful shutdown with a drain deadline.
 //!
 //! ```no_run
 //! use push_core::{Hub, HubConfig};
@@ -32,12 +33,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-use push_core::engine::Pulse;
 use push_core::Channels;
-use std::sync::Arc;
 
+use crate::push::Drain;
 use crate::stalled_reader::StalledReader;
-use crate::Push;
+use crate::{Config, Push};
 
 /// The most concurrent HTTP/2 streams (held subscriptions) per connection.
 pub const MAX_CONCURRENT_STREAMS: u32 = 1024;
@@ -48,9 +48,8 @@ pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
     Serve {
         listener,
         service,
-        pulse: None,
+        drain: None,
         drain_deadline: Duration::from_secs(10),
-        lag_grace: Duration::from_secs(5),
     }
 }
 
@@ -58,10 +57,10 @@ pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
 pub struct Serve<S> {
     listener: TcpListener,
     service: S,
-    /// The shutdown switch of the push services served, if given.
-    pulse: Option<Arc<Pulse>>,
+    /// The shutdown switch and open sockets of the push services served,
+    /// if given.
+    drain: Option<Drain>,
     drain_deadline: Duration,
-    lag_grace: Duration,
 }
 
 impl<S, B> Serve<S>
@@ -76,10 +75,14 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     /// On shutdown, also shut `push` down, so that its streams end with the
-    /// shutdown signal and held long polls answer `503`. Without it, open
-    /// streams hold their connections until the drain deadline.
+    /// shutdown signal, held long polls answer `503` and WebSockets close
+    /// with `1001`, and wait for those sockets too; and drop HTTP/1.1
+    /// connections that stopped reading after `push`'s
+    /// [`Config::lag_grace`](crate::Config::lag_grace) (5 s without a push).
+    /// Without it, open streams hold their connections until the drain
+    /// deadline.
     pub fn with_push<C: Channels>(mut self, push: Push<C>) -> Self {
-        self.pulse = Some(Arc::clone(push.pulse()));
+        self.drain = Some(push.drain());
         self
     }
 
@@ -87,14 +90,6 @@ where
     /// they are dropped. Default 10 s.
     pub fn drain_deadline(mut self, deadline: Duration) -> Self {
         self.drain_deadline = deadline;
-        self
-    }
-
-    /// How long an HTTP/1.1 connection whose stream was lagged by its
-    /// channel gets to deliver the lagged signal before it is dropped as a
-    /// client that stopped reading. Default 5 s.
-    pub fn lag_grace(mut self, grace: Duration) -> Self {
-        self.lag_grace = grace;
         self
     }
 
@@ -120,17 +115,20 @@ where
         let Serve {
             listener,
             service,
-            pulse,
+            drain,
             drain_deadline,
-            lag_grace,
         } = self;
+        let lag_grace = drain
+            .as_ref()
+            .map_or(Config::default().lag_grace, |drain| drain.lag_grace);
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // Each subscription holds a stream, and one client may multiplex
         // many over one connection; hyper's default of 200 is for requests
-        // that finish.
+        // that finish. Extended CONNECT (RFC 8441) carries WebSocket.
         builder
             .http2()
-            .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+            .enable_connect_protocol();
         let graceful = GracefulShutdown::new();
         let mut signal = std::pin::pin!(signal);
         loop {
@@ -163,10 +161,19 @@ where
             }
         }
         drop(listener);
-        if let Some(pulse) = &pulse {
-            pulse.shut_down();
+        if let Some(drain) = &drain {
+            drain.pulse.shut_down();
         }
-        let _ = tokio::time::timeout(drain_deadline, graceful.shutdown()).await;
+        // Upgraded sockets have left their HTTP connections: wait for both.
+        let sockets_closed = async {
+            if let Some(drain) = &drain {
+                drain.sockets.all_closed().await;
+            }
+        };
+        let _ = tokio::time::timeout(drain_deadline, async {
+            tokio::join!(graceful.shutdown(), sockets_closed)
+        })
+        .await;
         Ok(())
     }
 }

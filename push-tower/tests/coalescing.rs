@@ -76,7 +76,7 @@ impl AsyncWrite for CountingIo {
 #[tokio::test]
 async fn queued_events_share_writes() {
     for protocol in [Protocol::Http1, Protocol::H2c] {
-        for technique in [Technique::Sse, Technique::Ndjson] {
+        for technique in [Technique::Sse, Technique::Ndjson, Technique::WebSocket] {
             let push = Push::new(Hub::new(HubConfig::default()), Config::default());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
@@ -89,8 +89,13 @@ async fn queued_events_share_writes() {
                     inner: stream,
                     writes: counted,
                 };
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(io), TowerToHyperService::new(router))
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder.http2().enable_connect_protocol();
+                let _ = builder
+                    .serve_connection_with_upgrades(
+                        TokioIo::new(io),
+                        TowerToHyperService::new(router),
+                    )
                     .await;
             });
             let http = HttpClient::new(&format!("http://{addr}"), protocol);

@@ -342,7 +342,9 @@ async fn unknown_paths_methods_and_missing_techniques() {
             (Method::POST, "/channels/x/sse", 405, "method_not_allowed"),
             (Method::DELETE, "/healthz", 405, "method_not_allowed"),
             (Method::DELETE, "/channels/never-made", 404, "not_found"),
-            (Method::GET, "/channels/x/ws", 501, "not_implemented"),
+            // A plain request to the WebSocket route is told to upgrade;
+            // tests/ws.rs checks the refusals of real handshakes.
+            (Method::GET, "/channels/x/ws", 426, "upgrade_required"),
             (Method::GET, "/channels/x/push", 501, "not_implemented"),
         ];
         for (method, path, status, code) in cases {

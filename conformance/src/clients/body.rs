@@ -45,10 +45,7 @@ pub async fn open_response(
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
-    let code = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(|c| c.as_str()).map(str::to_owned));
-    Err(OpenError::Refused { status, code })
+    Err(OpenError::refused(status, &body))
 }
 
 /// Turns the bytes of one streaming response into [`Received`] items.

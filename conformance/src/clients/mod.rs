@@ -9,6 +9,8 @@
 //!   custom transport over plain HTTP needs beside its decoder);
 //! - [`sse`]: the `text/event-stream` decoder and its spec-complete parser;
 //! - [`ndjson`]: the newline-delimited JSON decoder;
+//! - [`ws`]: WebSocket over HTTP/1.1 (RFC 6455) and HTTP/2 (RFC 8441
+//!   extended `CONNECT`), whose [`ws::WsSession`] also tells the close code;
 //! - [`start_request`] and [`encode`]: how a start position is asked for.
 //!
 //! The poll and long-poll sessions are private: they are plain repeated
@@ -40,6 +42,7 @@ mod body;
 pub mod ndjson;
 mod poll;
 pub mod sse;
+pub mod ws;
 
 pub use body::{open_response, BodySession, Decoder};
 pub use ndjson::{decode_ndjson_line, NdjsonDecoder};
@@ -197,6 +200,9 @@ impl Transport for WireClient {
                         .await
                 }
                 Technique::Poll | Technique::LongPoll => poll::open(self, channel, start).await,
+                Technique::WebSocket => ws::open(&self.http, channel, start)
+                    .await
+                    .map(|session| Box::new(session) as Box<dyn Session>),
                 // push-core may list techniques this version has no client for.
                 other => Err(OpenError::Failed(format!(
                     "the {other} technique has no built-in client in this version of conformance"

@@ -15,7 +15,7 @@ pub(super) async fn proxy_safe_headers(ctx: &Context<'_>) -> Run {
     let session = ctx.open(&channel, StartAt::Now).await?;
     let Some(headers) = session.headers() else {
         return Err(Outcome::not_applicable(
-            "the transport exposes no response headers",
+            "the transport exposes no streaming response headers (a WebSocket's messages follow its handshake, not an HTTP body a proxy could buffer)",
         ));
     };
     for (name, value) in [("cache-control", "no-cache"), ("x-accel-buffering", "no")] {

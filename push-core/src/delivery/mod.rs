@@ -4,8 +4,9 @@
 //! signal become frames. The [engine](crate::engine) drives any [`Delivery`]
 //! from a [`Subscription`](crate::Subscription), with heartbeats, shutdown,
 //! lag and coalescing; the conformance suite decodes what it produces. Built
-//! in: [`Sse`] and [`Ndjson`]; WebSocket messages and HTTP/2 pushed responses
-//! implement the same trait with their own [`Delivery::Frame`] types. Polls
+//! in: [`Sse`] and [`Ndjson`] (body bytes) and [`WebSocket`] (messages);
+//! HTTP/2 pushed responses implement the same trait with their own
+//! [`Delivery::Frame`] type. Polls
 //! answer one [`Batch`] per request instead of a stream of frames.
 //!
 //! ```
@@ -24,40 +25,8 @@
 //! # Frames that are not bytes
 //!
 //! A technique whose unit is a message rather than body bytes picks its own
-//! [`Delivery::Frame`]. A WebSocket framing, say, shares each event's JSON
-//! envelope as a text message and sends heartbeats as pings:
-//!
-//! ```
-//! use bytes::Bytes;
-//! use push_core::delivery::Delivery;
-//! use push_core::{envelope, Data, Epoch, Event, EventId, Message, Signal};
-//!
-//! enum WsFrame {
-//!     Text(Bytes),
-//!     Ping,
-//! }
-//!
-//! struct Ws;
-//!
-//! impl Delivery for Ws {
-//!     type Frame = WsFrame;
-//!     fn content_type(&self) -> &'static str { "application/json" }
-//!     fn event(&self, event: &Event) -> WsFrame {
-//!         let line = event.envelope_line();
-//!         WsFrame::Text(line.slice(..line.len() - 1)) // shared, not copied
-//!     }
-//!     fn signal(&self, signal: &Signal) -> WsFrame {
-//!         WsFrame::Text(Bytes::from(envelope::encode_signal(signal)))
-//!     }
-//!     fn heartbeat(&self) -> Option<WsFrame> { Some(WsFrame::Ping) }
-//! }
-//!
-//! let event = Event::new(EventId::new(Epoch::from_u64(1), 1), Message::new(Data::text("hi")));
-//! match Ws.event(&event) {
-//!     WsFrame::Text(text) => assert_eq!(text, r#"{"id":"0000000000000001-1","data":"hi"}"#),
-//!     WsFrame::Ping => unreachable!(),
-//! }
-//! ```
+//! [`Delivery::Frame`]: [`WebSocket`] frames are [`WsMessage`]s, each event's
+//! JSON envelope shared as a text message and pings as heartbeats.
 //!
 //! An HTTP/2 push framing would likewise make each event a pushed response
 //! (a path such as `/channels/{name}/messages/{id}`, headers, and the
@@ -80,10 +49,12 @@
 mod batch;
 mod ndjson;
 mod sse;
+mod websocket;
 
 pub use batch::Batch;
 pub use ndjson::Ndjson;
 pub use sse::Sse;
+pub use websocket::{WebSocket, WsMessage};
 
 use std::sync::Arc;
 

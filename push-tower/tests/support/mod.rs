@@ -48,6 +48,8 @@ impl TestServer {
             limits,
             max_channels: 1000,
         });
+        // A short grace, so that tests of stopped readers finish quickly.
+        let config = config.lag_grace(Duration::from_millis(500));
         Self::from_push(Push::new(hub, config)).await
     }
 
@@ -57,8 +59,7 @@ impl TestServer {
         let (stop, stopped) = oneshot::channel::<()>();
         let server = serve(listener, push.router())
             .with_push(push.clone())
-            .drain_deadline(Duration::from_secs(3))
-            .lag_grace(Duration::from_millis(500));
+            .drain_deadline(Duration::from_secs(3));
         let task = tokio::spawn(async move {
             server
                 .with_graceful_shutdown(async {

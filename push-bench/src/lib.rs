@@ -1,0 +1,52 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules
+//!
+//! - [`baseline`]: the servers push is compared with, written the way a user
+//!   would write them without push.
+//! - [`server`]: every server under test, how to start it and where it
+//!   listens.
+//! - [`hold`]: the client that opens many WebSocket connections and holds
+//!   them.
+//! - [`idle`]: the idle-memory run, which starts servers and holders and
+//!   reports the memory each connection costs.
+//! - [`child`]: child processes pinned to one core.
+//! - [`proc`]: readings from `/proc`.
+
+pub mod baseline;
+pub mod child;
+pub mod hold;
+pub mod idle;
+pub mod proc;
+pub mod server;
+
+use std::fmt;
+
+/// What went wrong in a benchmark run, said for the person running it.
+///
+/// The message names the step that failed and, where there is one, what to
+/// do about it. Its text is not a stable interface.
+#[derive(Debug)]
+pub struct Error {
+    message: String,
+}
+
+impl Error {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Error {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The result of a benchmark step.
+pub type Result<T> = std::result::Result<T, Error>;
