@@ -5,7 +5,6 @@ mod support;
 
 use bytes::Bytes;
 use conformance::{Received, SignalKind, StartAt, Technique};
-use http::Method;
 use push_core::EventId;
 use support::*;
 
@@ -184,16 +183,7 @@ async fn a_closed_and_recreated_channel_meets_old_cursors_with_a_gap() {
         let channel = format!("epoch-{}-{protocol:?}", technique.name());
         let http = server.http(protocol);
         let old = publish(&http, &channel, "old").await;
-        let deleted = http
-            .fetch(
-                Method::DELETE,
-                &format!("/channels/{channel}"),
-                &[],
-                Bytes::new(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(deleted.status, 204);
+        delete(&http, &channel).await;
         let new = publish(&http, &channel, "new").await;
         assert_ne!(old.split('-').next(), new.split('-').next(), "a new epoch");
         let mut session = open(

@@ -151,16 +151,7 @@ async fn delete_reaches_every_open_subscriber() {
             }));
         }
         wait_for_info(&http, &channel, |info| info["subscribers"] == 3).await;
-        let deleted = http
-            .fetch(
-                Method::DELETE,
-                &format!("/channels/{channel}"),
-                &[],
-                Bytes::new(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(deleted.status, 204);
+        delete(&http, &channel).await;
         for wait in waits {
             let (technique, cursor, after) =
                 tokio::time::timeout(TIMEOUT, wait).await.unwrap().unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 use bytes::Bytes;
 use conformance::OpenError;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -17,7 +17,7 @@ use push_core::Limits;
 use push_tower::ws::close_code;
 use push_tower::Config;
 use serde_json::Value;
-use support::{publish, publish_with, test_limits, wait_for_info, TestServer, TIMEOUT};
+use support::{delete, publish, publish_with, test_limits, wait_for_info, TestServer, TIMEOUT};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -74,6 +74,15 @@ async fn connect(
                 hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
                     .await
                     .unwrap();
+            // RFC 8441: no `:protocol` before the server's SETTINGS enable
+            // it; hyper sets the flag without waking anyone, so look again.
+            let mut connection = Box::pin(connection);
+            let deadline = tokio::time::Instant::now() + TIMEOUT;
+            while !connection.is_extended_connect_protocol_enabled() {
+                assert!(connection.as_mut().now_or_never().is_none());
+                assert!(tokio::time::Instant::now() < deadline, "no SETTINGS");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             tokio::spawn(connection);
             let mut request = Request::builder()
                 .method(Method::CONNECT)
@@ -327,16 +336,7 @@ async fn delete_sends_closed_then_1000() {
         expect_signal(&mut socket, "position").await;
         let last = publish(&http, &channel, "last").await;
         assert_eq!(next_json(&mut socket).await["id"], last.as_str());
-        let answer = http
-            .fetch(
-                Method::DELETE,
-                &format!("/channels/{channel}"),
-                &[],
-                Bytes::new(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(answer.status, 204);
+        delete(&http, &channel).await;
         assert_eq!(expect_signal(&mut socket, "closed").await, last);
         assert_eq!(close_code_of(&mut socket).await, close_code::CLOSED);
     }

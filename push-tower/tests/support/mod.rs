@@ -152,6 +152,20 @@ pub async fn publish_raw(
         .unwrap()
 }
 
+/// Closes `channel` with `DELETE /channels/{channel}`, checking the `204`.
+pub async fn delete(http: &HttpClient, channel: &str) {
+    let answer = http
+        .fetch(
+            Method::DELETE,
+            &format!("/channels/{channel}"),
+            &[],
+            Bytes::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 204, "DELETE {channel}: {:?}", answer.body);
+}
+
 pub async fn open(
     client: &conformance::WireClient,
     channel: &str,
