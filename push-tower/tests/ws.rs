@@ -649,3 +649,112 @@ async fn axum_route_service_serves_websocket() {
     let event: Value = serde_json::from_str(event.to_text().unwrap()).unwrap();
     assert_eq!(event["id"], id.to_string());
 }
+
+/// A small deterministic generator, so a failing case can be replayed.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Opens a raw socket past the HTTP/1.1 handshake.
+async fn raw_socket(addr: SocketAddr, channel: &str) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /channels/{channel}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    tcp
+}
+
+#[tokio::test]
+async fn hostile_input_ends_the_socket_and_nothing_else() {
+    let server = TestServer::start().await;
+    let http = server.http(conformance::Protocol::Http1);
+    let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
+    for case in 0..200 {
+        let mut tcp = raw_socket(server.addr, "hostile").await;
+        // Frame-like garbage: a random first byte and length form (7-bit,
+        // 16-bit or 64-bit, some declaring gigabytes), a mask or none, then
+        // random bytes.
+        let mut bytes = vec![random.next() as u8];
+        match random.next() % 3 {
+            0 => bytes.push(random.next() as u8),
+            1 => {
+                bytes.push(0x80 | 126);
+                bytes.extend_from_slice(&(random.next() as u16).to_be_bytes());
+            }
+            _ => {
+                bytes.push(0x80 | 127);
+                bytes.extend_from_slice(&random.next().to_be_bytes());
+            }
+        }
+        let tail = (random.next() % 256) as usize;
+        bytes.extend((0..tail).map(|_| random.next() as u8));
+        let _ = tcp.write_all(&bytes).await;
+        // The server answers with a close frame or hangs up, or waits for
+        // more; it never stops serving others.
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_millis(20), tcp.read(&mut sink)).await;
+        drop(tcp);
+        if case % 50 == 49 {
+            assert_eq!(
+                http.get("/healthz").await.unwrap().status,
+                200,
+                "case {case}"
+            );
+        }
+    }
+    // Every socket let go of its subscription.
+    wait_for_info(&http, "hostile", |info| info["subscribers"] == 0).await;
+    // And a well-behaved client is served as before.
+    let mut socket = open(&server, Version::Http1, "/channels/hostile/ws").await;
+    expect_signal(&mut socket, "position").await;
+    let id = publish(&http, "hostile", "still fine").await;
+    assert_eq!(next_json(&mut socket).await["id"], id.as_str());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_floods_pings_and_reads_nothing_is_not_read_either() {
+    // A long heartbeat, so that the ping timeout does not end this first.
+    let limits = Limits {
+        heartbeat: Duration::from_secs(60),
+        ..test_limits()
+    };
+    let server = TestServer::with(limits, Config::default()).await;
+    let http = server.http(conformance::Protocol::Http1);
+    let mut tcp = raw_socket(server.addr, "flood").await;
+    // 64 MB of masked 100-byte pings, never reading the pongs. Once the
+    // pongs fill the sockets' buffers the server stops reading this client,
+    // so its pings back up in the kernel instead of the server queueing
+    // pongs: the write cannot finish.
+    let mut ping = vec![0x89, 0x80 | 100, 1, 2, 3, 4];
+    ping.extend(std::iter::repeat_n(b'p' ^ 1, 100));
+    let flood: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 640_000)
+        .collect();
+    let sent = tokio::time::timeout(Duration::from_secs(3), tcp.write_all(&flood)).await;
+    assert!(
+        sent.is_err(),
+        "the server read 64 MB of pings whose pongs nobody took: {sent:?}"
+    );
+    // Meanwhile everything else is served.
+    assert_eq!(http.get("/healthz").await.unwrap().status, 200);
+    let info = wait_for_info(&http, "flood", |info| info["subscribers"] == 1).await;
+    assert!(
+        info["buffered_bytes"].as_u64().unwrap() < 64 * 1024,
+        "{info}"
+    );
+    drop(tcp);
+    wait_for_info(&http, "flood", |info| info["subscribers"] == 0).await;
+    server.stop().await;
+}

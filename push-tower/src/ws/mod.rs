@@ -21,7 +21,9 @@
 //! - the client's pings and close frames are answered; a data message from
 //!   the client is refused with `1008`, because the socket carries events one
 //!   way and a message silently dropped would be lost (publish with `POST`);
-//!   inbound messages are limited to [`MAX_INBOUND_MESSAGE_BYTES`];
+//!   inbound messages are limited to [`MAX_INBOUND_MESSAGE_BYTES`], and a
+//!   client that does not take what the server writes is not read from
+//!   until it does, so a flood of pings cannot queue pongs;
 //! - a client that stops reading is bounded like every stream: it gets
 //!   `lagged` and `4000` if the socket still takes writes, else its
 //!   connection is dropped after [`Config::lag_grace`](crate::Config::lag_grace).

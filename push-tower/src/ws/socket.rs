@@ -138,6 +138,16 @@ impl<S: Subscription> Socket<S> {
     /// Reads what the client sent; `Ready` once the socket is done.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         while self.reading {
+            // Read nothing more from a client that does not take what we
+            // write (pongs included): its frames wait in the kernel, not
+            // in our buffers.
+            if self.unflushed {
+                match Pin::new(&mut self.stream).poll_flush(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Ready(Ok(())) => self.unflushed = false,
+                }
+            }
             let message = match Pin::new(&mut self.stream).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(()),
@@ -245,17 +255,16 @@ impl<S: Subscription> Socket<S> {
         }
         if self.unflushed {
             match Pin::new(&mut self.stream).poll_flush(cx) {
-                Poll::Pending => {}
+                Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(_)) => return Poll::Ready(()),
-                Poll::Ready(Ok(())) => {
-                    self.unflushed = false;
-                    if let Closing::Sent(AfterClose::Drop) = self.closing {
-                        return Poll::Ready(());
-                    }
-                }
+                Poll::Ready(Ok(())) => self.unflushed = false,
             }
         }
-        Poll::Pending
+        match self.closing {
+            // The client broke the protocol; our close frame is out.
+            Closing::Sent(AfterClose::Drop) => Poll::Ready(()),
+            _ => Poll::Pending,
+        }
     }
 
     /// Queues a close frame, unless the socket is already closing; the
