@@ -16,7 +16,7 @@
 //! embedded channel and [`Hub`] a set of named ones, the default source.
 //!
 //! The [`Delivery`] trait is a streaming technique's framing, pure;
-//! [`delivery`] holds the built-in SSE and NDJSON framings and the polls'
+//! [`delivery`] holds the built-in SSE, NDJSON and WebSocket framings and the polls'
 //! [`Batch`](delivery::Batch). The [`engine`] drives any framing from a
 //! subscription, with heartbeats, shutdown, lag and coalescing.
 //! [`Technique`] lists the techniques; [`wire`] holds the wire contract's
