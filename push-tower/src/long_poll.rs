@@ -60,8 +60,8 @@ pub(crate) fn respond<C: Channels, B>(
     request: Request<B>,
 ) -> ResponseFuture {
     let config = *push.config();
-    if push.is_shutting_down() {
-        return ResponseFuture::error(WireError::shutting_down(config.shutdown_retry_after));
+    if let Err(refusal) = push.accepting() {
+        return ResponseFuture::error(refusal);
     }
     let long_poll_max = push.channels().limits().long_poll_max;
     let query = Query::parse(request.uri());

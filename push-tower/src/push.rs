@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use push_core::delivery::{Ndjson, Sse};
 use push_core::engine::{Listener, Pulse};
+use push_core::wire::WireError;
 use push_core::{Channels, Hub};
 use tokio::sync::Notify;
 
@@ -231,6 +232,17 @@ impl<C: Channels> Push<C> {
     /// Whether [`Push::shutdown`] was called.
     pub fn is_shutting_down(&self) -> bool {
         self.inner.pulse.is_shutting_down()
+    }
+
+    /// `Ok` while new subscriptions are accepted; the `shutting_down`
+    /// refusal, with `Retry-After`, once a graceful shutdown started.
+    pub(crate) fn accepting(&self) -> Result<(), WireError> {
+        if self.is_shutting_down() {
+            return Err(WireError::shutting_down(
+                self.inner.config.shutdown_retry_after,
+            ));
+        }
+        Ok(())
     }
 
     /// What a server waits for when it drains: the shutdown switch, and the

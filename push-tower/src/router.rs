@@ -216,8 +216,8 @@ fn method_not_allowed(allowed: &'static str) -> ResponseFuture {
 }
 
 fn healthz<C: Channels>(push: &Push<C>) -> ResponseFuture {
-    if push.is_shutting_down() {
-        return ResponseFuture::error(WireError::shutting_down(push.config().shutdown_retry_after));
+    if let Err(refusal) = push.accepting() {
+        return ResponseFuture::error(refusal);
     }
     ResponseFuture::ready(response::json(
         StatusCode::OK,

@@ -5,7 +5,6 @@ use bytes::Bytes;
 use http::Request;
 use push_core::delivery::Delivery;
 use push_core::engine::Frames;
-use push_core::wire::WireError;
 use push_core::{ChannelName, Channels};
 
 use crate::body::PushBody;
@@ -25,8 +24,8 @@ where
     C: Channels,
     D: Delivery<Frame = Bytes>,
 {
-    if push.is_shutting_down() {
-        return ResponseFuture::error(WireError::shutting_down(push.config().shutdown_retry_after));
+    if let Err(refusal) = push.accepting() {
+        return ResponseFuture::error(refusal);
     }
     let subscribe = match Subscribe::from_request(channel, request) {
         Ok(subscribe) => subscribe,

@@ -129,8 +129,8 @@ pub(crate) fn respond<C: Channels, B>(
         Ok(handshake) => handshake,
         Err(refusal) => return ResponseFuture::ready(refusal.response()),
     };
-    if push.is_shutting_down() {
-        return ResponseFuture::error(WireError::shutting_down(push.config().shutdown_retry_after));
+    if let Err(refusal) = push.accepting() {
+        return ResponseFuture::error(refusal);
     }
     let subscribe = match Subscribe::from_request(channel, &request) {
         Ok(subscribe) => subscribe,

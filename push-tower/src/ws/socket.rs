@@ -88,6 +88,10 @@ enum Closing {
     ByClient,
 }
 
+/// The connection broke: nothing more can be sent or received.
+#[derive(Debug)]
+struct Broken;
+
 /// What follows our close frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum AfterClose {
@@ -141,12 +145,10 @@ impl<S: Subscription> Socket<S> {
             // Read nothing more from a client that does not take what we
             // write (pongs included): its frames wait in the kernel, not
             // in our buffers.
-            if self.unflushed {
-                match Pin::new(&mut self.stream).poll_flush(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(_)) => return Poll::Ready(()),
-                    Poll::Ready(Ok(())) => self.unflushed = false,
-                }
+            match self.poll_flushed(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(Broken)) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
             }
             let message = match Pin::new(&mut self.stream).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -253,18 +255,28 @@ impl<S: Subscription> Socket<S> {
                 }
             }
         }
-        if self.unflushed {
-            match Pin::new(&mut self.stream).poll_flush(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(_)) => return Poll::Ready(()),
-                Poll::Ready(Ok(())) => self.unflushed = false,
-            }
+        match self.poll_flushed(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(Broken)) => return Poll::Ready(()),
+            Poll::Pending => return Poll::Pending,
         }
         match self.closing {
             // The client broke the protocol; our close frame is out.
             Closing::Sent(AfterClose::Drop) => Poll::Ready(()),
             _ => Poll::Pending,
         }
+    }
+
+    /// Flushes what was written since the last flush.
+    fn poll_flushed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Broken>> {
+        if self.unflushed {
+            match Pin::new(&mut self.stream).poll_flush(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => return Poll::Ready(Err(Broken)),
+                Poll::Ready(Ok(())) => self.unflushed = false,
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Queues a close frame, unless the socket is already closing; the
