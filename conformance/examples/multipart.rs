@@ -79,7 +79,7 @@ struct App {
     router: Router,
 }
 
-impl tower_service::Service<Request<hyper::body::Incoming>> for App {
+impl tower_service::Service<Request<push_tower::RequestBody>> for App {
     type Response = Response<PushBody>;
     type Error = Infallible;
     type Future = ResponseFuture;
@@ -88,7 +88,7 @@ impl tower_service::Service<Request<hyper::body::Incoming>> for App {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<hyper::body::Incoming>) -> ResponseFuture {
+    fn call(&mut self, request: Request<push_tower::RequestBody>) -> ResponseFuture {
         let path = request.uri().path().to_owned();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match segments.as_slice() {

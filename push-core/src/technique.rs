@@ -13,7 +13,7 @@
 //! assert_eq!(ndjson.shape(), Shape::Stream);
 //! assert_eq!(
 //!     Technique::ALL.map(Technique::path_segment),
-//!     ["poll", "longpoll", "sse", "stream", "ws"]
+//!     ["poll", "longpoll", "sse", "stream", "ws", "push"]
 //! );
 //! ```
 
@@ -34,6 +34,10 @@ pub enum Technique {
     /// WebSocket: `GET …/ws` upgraded over HTTP/1.1, or an extended
     /// `CONNECT` over HTTP/2; one text message per event.
     WebSocket,
+    /// HTTP/2 server push: `GET …/push` holds a parent stream of signals,
+    /// and each event arrives as a pushed response for its own URL (inline
+    /// on the parent stream where push is unavailable).
+    Http2Push,
 }
 
 /// How a technique's exchanges are shaped.
@@ -52,16 +56,17 @@ pub enum Shape {
 
 impl Technique {
     /// Every technique, in the order the docs list them.
-    pub const ALL: [Technique; 5] = [
+    pub const ALL: [Technique; 6] = [
         Technique::Poll,
         Technique::LongPoll,
         Technique::Sse,
         Technique::Ndjson,
         Technique::WebSocket,
+        Technique::Http2Push,
     ];
 
     /// The technique's name in docs and reports: `poll`, `longpoll`, `sse`,
-    /// `ndjson`, `ws`.
+    /// `ndjson`, `ws`, `push`.
     pub fn name(self) -> &'static str {
         match self {
             Technique::Poll => "poll",
@@ -69,6 +74,7 @@ impl Technique {
             Technique::Sse => "sse",
             Technique::Ndjson => "ndjson",
             Technique::WebSocket => "ws",
+            Technique::Http2Push => "push",
         }
     }
 
@@ -86,7 +92,9 @@ impl Technique {
         match self {
             Technique::Poll => Shape::Poll,
             Technique::LongPoll => Shape::LongPoll,
-            Technique::Sse | Technique::Ndjson | Technique::WebSocket => Shape::Stream,
+            Technique::Sse | Technique::Ndjson | Technique::WebSocket | Technique::Http2Push => {
+                Shape::Stream
+            }
         }
     }
 

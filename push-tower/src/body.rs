@@ -37,7 +37,7 @@ enum Kind {
 /// A stream body, whatever its subscription and framing. It answers in
 /// `http_body`'s own terms so that the body only forwards: this is the hot
 /// path of every delivery.
-trait ByteStream: Send {
+pub(crate) trait ByteStream: Send {
     fn poll_frame(
         &mut self,
         cx: &mut Context<'_>,
@@ -94,6 +94,13 @@ impl PushBody {
                 parts: parts.into_iter(),
                 remaining,
             },
+        }
+    }
+
+    /// A streaming body of another kind than [`PushBody::stream`]'s.
+    pub(crate) fn from_stream(stream: impl ByteStream + 'static) -> Self {
+        PushBody {
+            kind: Kind::Stream(Box::new(stream)),
         }
     }
 

@@ -57,6 +57,8 @@ mod body;
 mod channel_from;
 pub mod error;
 mod future;
+pub mod http2_push;
+mod lag_watch;
 pub mod long_poll;
 pub mod ndjson;
 pub mod poll;
@@ -77,7 +79,7 @@ pub use channel_from::{ChannelFrom, ChannelFromError};
 pub use future::ResponseFuture;
 pub use push::{Config, Push};
 pub use router::Router;
-pub use serve::{serve, Serve};
+pub use serve::{serve, RequestBody, Serve};
 
 pub use push_core;
 
@@ -102,6 +104,12 @@ impl<C: Channels> Push<C> {
     /// WebSocket of the channel `channel_from` finds; see [`ws`].
     pub fn ws(&self, channel_from: ChannelFrom) -> ws::WsService<C> {
         ws::WsService::new(self.clone(), channel_from)
+    }
+
+    /// HTTP/2 server push of the channel `channel_from` finds (inline where
+    /// push is unavailable); see [`http2_push`].
+    pub fn http2_push(&self, channel_from: ChannelFrom) -> http2_push::Http2PushService<C> {
+        http2_push::Http2PushService::new(self.clone(), channel_from)
     }
 
     /// Short polling of the channel `channel_from` finds; see [`poll`].

@@ -12,7 +12,7 @@ pub(crate) fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<PushB
 }
 
 /// A JSON answer with this body (a poll's shared chunks, say).
-pub(crate) fn json_body(status: StatusCode, body: PushBody) -> Response<PushBody> {
+pub(crate) fn json_body<B>(status: StatusCode, body: B) -> Response<B> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -10,7 +10,7 @@
 //! | `GET /channels/{name}/sse` | [Server-Sent Events](crate::sse) |
 //! | `GET /channels/{name}/stream` | [NDJSON stream](crate::ndjson) |
 //! | `GET /channels/{name}/ws` (HTTP/1.1), `CONNECT` (HTTP/2) | [WebSocket](crate::ws) |
-//! | `GET /channels/{name}/push` | `501` until HTTP/2 server push lands |
+//! | `GET /channels/{name}/push` | [HTTP/2 server push](crate::http2_push) (inline over HTTP/1.1) |
 //! | `GET /channels/{name}/messages/{id}` | one retained event's envelope |
 //! | `GET /healthz` | `200` while serving |
 //!
@@ -46,12 +46,9 @@ use push_core::{ChannelInfo, ChannelName, Channels, EventId, Lookup, Technique};
 
 use crate::body::PushBody;
 use crate::{
-    error, long_poll, ndjson, poll, publish, request, response, sse, ws, Push, ResponseFuture,
+    error, http2_push, long_poll, ndjson, poll, publish, request, response, sse, ws, Push,
+    ResponseFuture,
 };
-
-/// The routes of the wire contract whose techniques this crate does not serve
-/// yet; they answer `501 not_implemented`.
-const NOT_YET_SERVED: [&str; 1] = ["push"];
 
 /// Serves the whole wire contract under a path prefix. See the
 /// [module docs](self).
@@ -120,7 +117,7 @@ impl<C: Channels> Router<C> {
             }
             ["channels", name, segment] => {
                 let technique = Technique::from_path_segment(segment);
-                if technique.is_none() && !NOT_YET_SERVED.contains(segment) {
+                if technique.is_none() {
                     return not_found();
                 }
                 if technique == Some(Technique::WebSocket) {
@@ -136,8 +133,8 @@ impl<C: Channels> Router<C> {
                     Some(Technique::Sse) => sse::respond::<C, B>,
                     Some(Technique::Ndjson) => ndjson::respond::<C, B>,
                     Some(Technique::WebSocket) => ws::respond::<C, B>,
-                    // A route of the contract not served yet, or a technique
-                    // push-core lists before this router serves it.
+                    Some(Technique::Http2Push) => http2_push::respond::<C, B>,
+                    // A technique push-core lists before this router serves it.
                     _ => {
                         let served = Technique::ALL.map(Technique::path_segment);
                         return ResponseFuture::error(WireError::not_implemented(segment, &served));

@@ -330,7 +330,7 @@ async fn messages_by_id_found_gone_and_not_found() {
 }
 
 #[tokio::test]
-async fn unknown_paths_methods_and_missing_techniques() {
+async fn unknown_paths_and_methods() {
     let server = TestServer::start().await;
     for protocol in PROTOCOLS {
         let http = server.http(protocol);
@@ -345,7 +345,7 @@ async fn unknown_paths_methods_and_missing_techniques() {
             // A plain request to the WebSocket route is told to upgrade;
             // tests/ws.rs checks the refusals of real handshakes.
             (Method::GET, "/channels/x/ws", 426, "upgrade_required"),
-            (Method::GET, "/channels/x/push", 501, "not_implemented"),
+            (Method::POST, "/channels/x/push", 405, "method_not_allowed"),
         ];
         for (method, path, status, code) in cases {
             let answer = http

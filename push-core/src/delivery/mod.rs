@@ -4,9 +4,8 @@
 //! signal become frames. The [engine](crate::engine) drives any [`Delivery`]
 //! from a [`Subscription`](crate::Subscription), with heartbeats, shutdown,
 //! lag and coalescing; the conformance suite decodes what it produces. Built
-//! in: [`Sse`] and [`Ndjson`] (body bytes) and [`WebSocket`] (messages);
-//! HTTP/2 pushed responses implement the same trait with their own
-//! [`Delivery::Frame`] type. Polls
+//! in: [`Sse`] and [`Ndjson`] (body bytes), [`WebSocket`] (messages) and
+//! [`ServerPush`] (pushed responses and a parent stream). Polls
 //! answer one [`Batch`] per request instead of a stream of frames.
 //!
 //! ```
@@ -28,9 +27,10 @@
 //! [`Delivery::Frame`]: [`WebSocket`] frames are [`WsMessage`]s, each event's
 //! JSON envelope shared as a text message and pings as heartbeats.
 //!
-//! An HTTP/2 push framing would likewise make each event a pushed response
-//! (a path such as `/channels/{name}/messages/{id}`, headers, and the
-//! envelope as body) and send signals on the parent stream.
+//! [`ServerPush`] frames are [`PushFrame`]s: each event a [`Promised`]
+//! response (the id that names its URL, `/channels/{name}/messages/{id}`,
+//! and the envelope as body), signals and heartbeats lines of the parent
+//! stream.
 //!
 //! # Rules for implementors
 //!
@@ -48,11 +48,13 @@
 
 mod batch;
 mod ndjson;
+mod server_push;
 mod sse;
 mod websocket;
 
 pub use batch::Batch;
 pub use ndjson::Ndjson;
+pub use server_push::{Promised, PushFrame, ServerPush};
 pub use sse::Sse;
 pub use websocket::{WebSocket, WsMessage};
 

@@ -39,9 +39,11 @@
 //! per socket as it frames it.
 //!
 //! The upgrade needs a server that hands over upgraded connections:
-//! [`serve`](crate::serve()), `axum::serve`, or hyper's
-//! `serve_connection_with_upgrades` (with `enable_connect_protocol` for
-//! HTTP/2). Elsewhere the service answers `501 not_implemented`.
+//! [`serve`](crate::serve()) on both HTTP versions (its own HTTP/2 loop
+//! hands over extended `CONNECT` streams), or hyper's
+//! `serve_connection_with_upgrades` and `axum::serve` (with
+//! `enable_connect_protocol` for HTTP/2). Elsewhere the service answers
+//! `501 not_implemented`.
 //!
 //! ```
 //! use futures_util::StreamExt;
@@ -67,10 +69,10 @@
 //! ```
 
 mod handshake;
+mod io;
 mod socket;
 
 use http::Request;
-use hyper::upgrade::OnUpgrade;
 use push_core::delivery::WebSocket;
 use push_core::engine::Frames;
 use push_core::wire::WireError;
@@ -81,6 +83,7 @@ use crate::subscribe::Subscribe;
 use crate::{error, Push, ResponseFuture};
 
 use handshake::Handshake;
+use io::Upgrade;
 
 /// The largest message a client may send (`1009` past it). Clients have no
 /// data to send on this socket, so this only bounds what a broken or hostile
@@ -136,7 +139,7 @@ pub(crate) fn respond<C: Channels, B>(
         Ok(subscribe) => subscribe,
         Err(error) => return ResponseFuture::error(error),
     };
-    let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
+    let Some(upgrade) = Upgrade::take(request.extensions_mut()) else {
         return ResponseFuture::error(WireError::upgrades_unavailable());
     };
     let push = push.clone();
@@ -152,8 +155,8 @@ pub(crate) fn respond<C: Channels, B>(
                 };
                 tokio::spawn(async move {
                     // A failed upgrade means the client went away first.
-                    if let Ok(upgraded) = on_upgrade.await {
-                        socket::run(upgraded, frames, settings).await;
+                    if let Some(io) = upgrade.stream().await {
+                        socket::run(io, frames, settings).await;
                     }
                     drop(guard);
                 });

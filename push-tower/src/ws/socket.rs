@@ -3,29 +3,28 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use atomic_waker::AtomicWaker;
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_sink::Sink;
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use push_core::delivery::{WebSocket, WsMessage};
 use push_core::engine::{End, Frames};
 use push_core::Subscription;
 use tokio::time::Sleep;
 use tokio_tungstenite::tungstenite::error::{Error, ProtocolError};
+
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame, Utf8Bytes};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use super::io::SocketIo;
 use super::{close_code, MAX_INBOUND_MESSAGE_BYTES};
+use crate::lag_watch::LagWatch;
 
 /// Read at most this much per read; inbound frames are small (pings, pongs,
 /// close), and an idle socket holds only this buffer.
@@ -51,16 +50,11 @@ pub(super) struct Settings {
 
 /// Runs the socket until it ends.
 pub(super) async fn run<S: Subscription>(
-    upgraded: Upgraded,
+    io: SocketIo,
     frames: Frames<S, WebSocket>,
     settings: Settings,
 ) {
-    let stream = WebSocketStream::from_raw_socket(
-        TokioIo::new(upgraded),
-        Role::Server,
-        Some(config(settings)),
-    )
-    .await;
+    let stream = WebSocketStream::from_raw_socket(io, Role::Server, Some(config(settings))).await;
     Socket::new(stream, frames, settings.lag_grace).await;
 }
 
@@ -102,7 +96,7 @@ enum AfterClose {
 }
 
 struct Socket<S> {
-    stream: WebSocketStream<TokioIo<Upgraded>>,
+    stream: WebSocketStream<SocketIo>,
     frames: Frames<S, WebSocket>,
     lag: Arc<LagWatch>,
     lag_grace: Duration,
@@ -120,7 +114,7 @@ struct Socket<S> {
 
 impl<S: Subscription> Socket<S> {
     fn new(
-        stream: WebSocketStream<TokioIo<Upgraded>>,
+        stream: WebSocketStream<SocketIo>,
         mut frames: Frames<S, WebSocket>,
         lag_grace: Duration,
     ) -> Self {
@@ -304,7 +298,7 @@ impl<S: Subscription> Future for Socket<S> {
         }
         // Lagged while the client takes nothing: it gets the grace to take
         // the lagged signal, then it is dropped.
-        if this.deadline.is_none() && this.lag.lagged.load(Ordering::Acquire) {
+        if this.deadline.is_none() && this.lag.is_lagged() {
             this.deadline = Some(Box::pin(tokio::time::sleep(this.lag_grace)));
         }
         match &mut this.deadline {
@@ -345,25 +339,6 @@ fn refusal_reason(code: u16) -> &'static str {
             "this socket only delivers; publish with POST /channels/{name}"
         }
         _ => "WebSocket protocol error",
-    }
-}
-
-/// Raised by the subscription when its channel lags it, even while the
-/// socket waits on a write the client does not take.
-#[derive(Debug, Default)]
-struct LagWatch {
-    lagged: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl Wake for LagWatch {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.lagged.store(true, Ordering::Release);
-        self.task.wake();
     }
 }
 

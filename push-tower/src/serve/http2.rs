@@ -1,0 +1,489 @@
+//! The HTTP/2 connection loop, on the `h2` crate: hyper cannot push, and a
+//! connection cannot be split between hyper and `h2`, so every HTTP/2
+//! connection is served here, push or not.
+//!
+//! Each request runs in a task of its own: the service is called (and
+//! dropped if the client resets the stream first), the response body is
+//! polled only as the client's flow-control window takes its bytes, a reset
+//! drops it, and an extended `CONNECT` answered `2xx` hands its stream to
+//! the service as a byte stream (WebSocket over HTTP/2). The connection
+//! pings the client on an interval and drops it if a ping goes unanswered
+//! for as long, and on shutdown sends `GOAWAY` and lets open streams finish.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use h2::server::SendResponse;
+use h2::{Ping, Reason, RecvStream, SendStream};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tower_service::Service;
+
+use super::incoming::RequestBody;
+use super::peer_settings::PeerSettings;
+use super::server_push::{Pushed, ServerPush, MAX_PUSHES_IN_FLIGHT};
+use super::upgrade::{H2Stream, H2Upgrade};
+use super::BoxError;
+
+/// What the loop allows each client.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Limits {
+    pub(super) max_concurrent_streams: u32,
+    pub(super) max_header_list_bytes: u32,
+    pub(super) keep_alive: Option<Duration>,
+}
+
+/// Serves one HTTP/2 connection (its preface not yet read) until it closes,
+/// fails, or shutdown has drained it.
+pub(super) async fn serve_connection<T, S, B>(
+    io: T,
+    service: S,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    T: AsyncRead + AsyncWrite + Unpin,
+    S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let (io, push_enabled) = PeerSettings::new(io);
+    // The same windows and buffers as hyper's HTTP/2 server.
+    let handshake = h2::server::Builder::new()
+        .initial_window_size(1024 * 1024)
+        .initial_connection_window_size(1024 * 1024)
+        .max_send_buffer_size(400 * 1024)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(limits.max_header_list_bytes)
+        .max_local_error_reset_streams(Some(1024))
+        .enable_connect_protocol()
+        .handshake::<_, Bytes>(io);
+    let mut connection = tokio::select! {
+        connection = handshake => match connection {
+            Ok(connection) => connection,
+            Err(_) => return,
+        },
+        _ = shutdown.wait_for(|shutting_down| *shutting_down) => return,
+    };
+    let mut ping_pong = connection.ping_pong();
+    let keep_alive = limits.keep_alive.filter(|_| ping_pong.is_some());
+    let mut ticks = keep_alive.map(|every| {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
+    let mut awaiting_pong = false;
+    let mut shutting_down = false;
+    loop {
+        tokio::select! {
+            accepted = connection.accept() => match accepted {
+                Some(Ok((request, respond))) => {
+                    let pushes = push_enabled.get().then(|| {
+                        connection.max_concurrent_send_streams().min(MAX_PUSHES_IN_FLIGHT)
+                    });
+                    tokio::spawn(serve_stream(request, respond, service.clone(), pushes));
+                }
+                // Closed, drained after GOAWAY, or broken.
+                Some(Err(_)) | None => return,
+            },
+            _ = shutdown.wait_for(|shutting_down| *shutting_down), if !shutting_down => {
+                shutting_down = true;
+                connection.graceful_shutdown();
+            }
+            _ = poll_fn(|cx| ticks.as_mut().map_or(Poll::Pending, |ticks| ticks.poll_tick(cx))) => {
+                if awaiting_pong {
+                    // A whole interval without a pong: the client is gone.
+                    return;
+                }
+                if let Some(ping_pong) = &mut ping_pong {
+                    awaiting_pong = ping_pong.send_ping(Ping::opaque()).is_ok();
+                }
+            }
+            pong = poll_fn(|cx| match &mut ping_pong {
+                Some(ping_pong) => ping_pong.poll_pong(cx),
+                None => Poll::Pending,
+            }), if awaiting_pong => {
+                if pong.is_err() {
+                    return;
+                }
+                awaiting_pong = false;
+            }
+        }
+    }
+}
+
+/// Serves one request stream. `pushes` is the room for pushed responses
+/// when the client accepts push.
+async fn serve_stream<S, B>(
+    request: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    mut service: S,
+    pushes: Option<usize>,
+) where
+    S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let (mut parts, recv) = request.into_parts();
+    let mut upgrade = None;
+    let body = match parts.extensions.remove::<h2::ext::Protocol>() {
+        Some(protocol) if parts.method == Method::CONNECT => {
+            // The socket takes the stream over; the service reads no body.
+            parts
+                .extensions
+                .insert(hyper::ext::Protocol::from(protocol.as_str()));
+            let (extension, handover) = H2Upgrade::new();
+            parts.extensions.insert(extension);
+            upgrade = Some((handover, recv));
+            RequestBody::empty()
+        }
+        _ => RequestBody::http2(recv, content_length(&parts.headers)),
+    };
+    let link = pushes
+        .filter(|_| parts.method == Method::GET && parts.uri.authority().is_some())
+        .map(|limit| {
+            let link = ServerPush::new(limit);
+            parts.extensions.insert(link.clone());
+            link
+        });
+    let scheme = parts.uri.scheme().cloned();
+    let authority = parts.uri.authority().cloned();
+    let request = Request::from_parts(parts, body);
+
+    // Call the service; a client that resets the stream first drops the call.
+    let call = async {
+        poll_fn(|cx| service.poll_ready(cx)).await?;
+        service.call(request).await
+    };
+    let mut call = pin!(call);
+    let response = poll_fn(|cx| {
+        if respond.poll_reset(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        call.as_mut().poll(cx).map(Some)
+    })
+    .await;
+    let Some(Ok(response)) = response else {
+        return;
+    };
+    let (mut head, body) = response.into_parts();
+    let upgrade = upgrade.filter(|_| head.status.is_success());
+    // A 2xx to CONNECT has no length: the stream is the tunnel.
+    let length = body.size_hint().exact().filter(|_| upgrade.is_none());
+    finish_head(&mut head.headers, head.status, length);
+    let head = Response::from_parts(head, ());
+
+    if let Some((handover, recv)) = upgrade {
+        if let Ok(send) = respond.send_response(head, false) {
+            let _ = handover.send(H2Stream::new(send, recv));
+        }
+        return;
+    }
+    if body.is_end_stream() {
+        let _ = respond.send_response(head, true);
+        return;
+    }
+    let Ok(send) = respond.send_response(head, false) else {
+        return;
+    };
+    let pushes = link.and_then(|link| {
+        Some(Pushes {
+            link,
+            scheme: scheme?,
+            authority: authority?,
+            in_flight: Vec::new(),
+        })
+    });
+    let (sent, pushes) = {
+        let mut pipe = Pipe {
+            body: pin!(body),
+            send,
+            respond,
+            outgoing: VecDeque::new(),
+            body_ended: false,
+            trailers: None,
+            pushes,
+        };
+        let sent = poll_fn(|cx| pipe.poll(cx)).await;
+        (sent, pipe.pushes)
+        // The body, and the subscription it holds, end here.
+    };
+    // Pushed bodies still in flight follow, unless the client reset the
+    // parent stream: then they are reset too, by dropping them.
+    if let (Sent::All, Some(mut pushes)) = (sent, pushes) {
+        poll_fn(|cx| {
+            pushes.poll_in_flight(cx);
+            if pushes.in_flight.is_empty() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+/// How a response body's sending ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    /// To its end (pushed bodies may still be in flight).
+    All,
+    /// The client reset the stream, or the connection is gone.
+    Reset,
+}
+
+/// A response body on its way to the client, with the responses it pushes.
+struct Pipe<'a, B> {
+    body: Pin<&'a mut B>,
+    send: SendStream<Bytes>,
+    /// Kept to promise pushed responses on this stream.
+    respond: SendResponse<Bytes>,
+    /// Taken from the body, not yet sent.
+    outgoing: VecDeque<Bytes>,
+    body_ended: bool,
+    trailers: Option<HeaderMap>,
+    pushes: Option<Pushes>,
+}
+
+struct Pushes {
+    link: ServerPush,
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    /// Promised responses whose bodies are not all sent.
+    in_flight: Vec<(SendStream<Bytes>, Bytes)>,
+}
+
+impl<B> Pipe<'_, B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    /// Ready once the body is sent (pushed bodies may still be in flight),
+    /// or the client reset the stream.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Sent> {
+        loop {
+            if let Some(pushes) = &mut self.pushes {
+                pushes.poll_in_flight(cx);
+            }
+            if let Some(chunk) = self.outgoing.front_mut() {
+                let capacity = match poll_capacity(&mut self.send, chunk.len(), cx) {
+                    Poll::Ready(Some(capacity)) => capacity,
+                    Poll::Ready(None) => return Poll::Ready(Sent::Reset),
+                    Poll::Pending => return Poll::Pending,
+                };
+                let data = chunk.split_to(capacity.min(chunk.len()));
+                if chunk.is_empty() {
+                    self.outgoing.pop_front();
+                }
+                if self.send.send_data(data, false).is_err() {
+                    return Poll::Ready(Sent::Reset);
+                }
+                continue;
+            }
+            if self.body_ended {
+                // Everything taken is sent: end the stream.
+                let _ = match self.trailers.take() {
+                    Some(trailers) => self.send.send_trailers(trailers),
+                    None => self.send.send_data(Bytes::new(), true),
+                };
+                return Poll::Ready(Sent::All);
+            }
+            let frame = self.body.as_mut().poll_frame(cx);
+            // Promises made while polling go out before what the body
+            // yields next.
+            self.promise_queued();
+            match frame {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(mut data) => {
+                        let data = data.copy_to_bytes(data.remaining());
+                        if !data.is_empty() {
+                            self.outgoing.push_back(data);
+                        }
+                    }
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            self.body_ended = true;
+                            self.trailers = Some(trailers);
+                        }
+                    }
+                },
+                Poll::Ready(None) => self.body_ended = true,
+                Poll::Ready(Some(Err(_))) => {
+                    self.send.send_reset(Reason::INTERNAL_ERROR);
+                    return Poll::Ready(Sent::Reset);
+                }
+                Poll::Pending => {
+                    if !self.outgoing.is_empty() {
+                        continue;
+                    }
+                    if self.send.poll_reset(cx).is_ready() {
+                        return Poll::Ready(Sent::Reset);
+                    }
+                    if let Some(pushes) = &mut self.pushes {
+                        // New promises may already have capacity.
+                        if pushes.poll_in_flight(cx) {
+                            continue;
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Sends the promises the body handed over; one that fails turns every
+    /// later event inline, starting with its own.
+    fn promise_queued(&mut self) {
+        let Some(pushes) = &mut self.pushes else {
+            return;
+        };
+        for pushed in pushes.link.take() {
+            match promise(&mut self.respond, &pushes.scheme, &pushes.authority, pushed) {
+                Ok(Some(in_flight)) => pushes.in_flight.push(in_flight),
+                Ok(None) => pushes.link.finished(1),
+                Err(inline) => {
+                    pushes.link.refuse();
+                    pushes.link.finished(1);
+                    self.outgoing.push_back(inline);
+                }
+            }
+        }
+    }
+}
+
+impl Pushes {
+    /// Sends what the client's windows take of the pushed bodies; true if
+    /// any push finished.
+    fn poll_in_flight(&mut self, cx: &mut Context<'_>) -> bool {
+        let before = self.in_flight.len();
+        self.in_flight.retain_mut(|(send, body)| loop {
+            match poll_capacity(send, body.len(), cx) {
+                Poll::Ready(Some(capacity)) => {
+                    let data = body.split_to(capacity.min(body.len()));
+                    let last = body.is_empty();
+                    if send.send_data(data, last).is_err() || last {
+                        return false;
+                    }
+                }
+                // Declined (reset) by the client, or the connection is gone.
+                Poll::Ready(None) => return false,
+                Poll::Pending => return true,
+            }
+        });
+        let finished = before - self.in_flight.len();
+        if finished > 0 {
+            self.link.finished(finished);
+        }
+        finished > 0
+    }
+}
+
+/// Promises `pushed` on the stream of `respond` and sends its head; the
+/// body follows as the window allows (`None` if there is nothing more to
+/// send). `Err` with the inline bytes when the promise cannot be made.
+fn promise(
+    respond: &mut SendResponse<Bytes>,
+    scheme: &http::uri::Scheme,
+    authority: &http::uri::Authority,
+    pushed: Pushed,
+) -> Result<Option<(SendStream<Bytes>, Bytes)>, Bytes> {
+    let Pushed {
+        path,
+        response,
+        inline,
+    } = pushed;
+    let uri = http::Uri::builder()
+        .scheme(scheme.clone())
+        .authority(authority.clone())
+        .path_and_query(path)
+        .build();
+    let Ok(uri) = uri else {
+        return Err(inline);
+    };
+    let request = Request::get(uri).body(()).expect("a GET of a valid URI");
+    let Ok(mut pushed_response) = respond.push_request(request) else {
+        return Err(inline);
+    };
+    let (mut head, body) = response.into_parts();
+    finish_head(&mut head.headers, head.status, Some(body.len() as u64));
+    let head = Response::from_parts(head, ());
+    // The promise is out: from here a failure is the client's reset.
+    match pushed_response.send_response(head, body.is_empty()) {
+        Ok(send) if !body.is_empty() => Ok(Some((send, body))),
+        _ => Ok(None),
+    }
+}
+
+/// Capacity to send at most `wanted` bytes on `send`: `None` once the
+/// stream is reset or closed.
+fn poll_capacity(
+    send: &mut SendStream<Bytes>,
+    wanted: usize,
+    cx: &mut Context<'_>,
+) -> Poll<Option<usize>> {
+    send.reserve_capacity(wanted);
+    loop {
+        let capacity = send.capacity();
+        if capacity > 0 {
+            return Poll::Ready(Some(capacity));
+        }
+        match send.poll_capacity(cx) {
+            Poll::Ready(Some(Ok(_))) => continue,
+            Poll::Ready(Some(Err(_))) | Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {
+                return match send.poll_reset(cx) {
+                    Poll::Ready(_) => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+/// Headers HTTP/2 forbids (RFC 9113, 8.2.2) are removed, and a response
+/// gets `Content-Length` when its body's size is known and `Date`, as
+/// hyper's own HTTP/2 server does.
+fn finish_head(headers: &mut HeaderMap, status: StatusCode, length: Option<u64>) {
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+    ] {
+        headers.remove(name);
+    }
+    if headers.get(header::TE).is_some_and(|te| te != "trailers") {
+        headers.remove(header::TE);
+    }
+    let bodiless = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if let (Some(length), false) = (length, bodiless) {
+        headers
+            .entry(header::CONTENT_LENGTH)
+            .or_insert_with(|| HeaderValue::from(length));
+    }
+    headers.entry(header::DATE).or_insert_with(super::date::now);
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}

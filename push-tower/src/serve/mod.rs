@@ -1,0 +1,343 @@
+//! Serving on one port: HTTP/1.1 on hyper, HTTP/2 (h2c, prior knowledge)
+//! on the `h2` crate, so that it can push; upgrades on both (HTTP/1.1
+//! `Upgrade` and HTTP/2 extended `CONNECT`, so WebSocket works on both);
+//! graceful shutdown with a drain deadline.
+//!
+//! hyper has no server push, and a connection cannot be split between hyper
+//! and `h2`, so every HTTP/2 connection goes to this crate's own loop on
+//! `h2`, which serves any service as hyper would (flow control both ways,
+//! stream limits, resets, keep-alive pings, `GOAWAY` on shutdown) and lets
+//! the [`http2_push`](crate::http2_push) technique push. Services therefore
+//! take a [`RequestBody`], which reads either version's body.
+//!
+//! ```no_run
+//! use push_core::{Hub, HubConfig};
+//! use push_tower::{serve, Config, Push};
+//! use std::time::Duration;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let push = Push::new(Hub::new(HubConfig::default()), Config::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! serve(listener, push.router())
+//!     .with_push(push)
+//!     .drain_deadline(Duration::from_secs(5))
+//!     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap() })
+//!     .await
+//! # }
+//! ```
+
+mod date;
+mod http2;
+mod incoming;
+mod peer_settings;
+mod rewind;
+pub(crate) mod server_push;
+pub(crate) mod upgrade;
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use push_core::Channels;
+
+pub use incoming::{BodyError, RequestBody};
+
+use crate::push::Drain;
+use crate::stalled_reader::StalledReader;
+use crate::{Config, Push};
+use rewind::Rewind;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The most concurrent HTTP/2 streams (held subscriptions) per connection.
+pub const MAX_CONCURRENT_STREAMS: u32 = 1024;
+
+/// The largest request head an HTTP/2 client may send, as hyper allows.
+pub const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+
+/// What every HTTP/2 connection starts with.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves `service` on `listener`; configure, then await
+/// [`Serve::with_graceful_shutdown`] or [`Serve::run`].
+pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
+    Serve {
+        listener,
+        service,
+        drain: None,
+        drain_deadline: Duration::from_secs(10),
+        keep_alive: Some(Duration::from_secs(20)),
+    }
+}
+
+/// A server being configured; see [`serve`].
+pub struct Serve<S> {
+    listener: TcpListener,
+    service: S,
+    /// The shutdown switch and open sockets of the push services served,
+    /// if given.
+    drain: Option<Drain>,
+    drain_deadline: Duration,
+    keep_alive: Option<Duration>,
+}
+
+impl<S, B> Serve<S>
+where
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    /// On shutdown, also shut `push` down, so that its streams end with the
+    /// shutdown signal, held long polls answer `503` and WebSockets close
+    /// with `1001`, and wait for those sockets too; and drop HTTP/1.1
+    /// connections that stopped reading after `push`'s
+    /// [`Config::lag_grace`](crate::Config::lag_grace) (5 s without a push).
+    /// Without it, open streams hold their connections until the drain
+    /// deadline.
+    pub fn with_push<C: Channels>(mut self, push: Push<C>) -> Self {
+        self.drain = Some(push.drain());
+        self
+    }
+
+    /// How long connections may take to finish after shutdown starts before
+    /// they are dropped. Default 10 s.
+    pub fn drain_deadline(mut self, deadline: Duration) -> Self {
+        self.drain_deadline = deadline;
+        self
+    }
+
+    /// How often an HTTP/2 connection is pinged; one whose client has not
+    /// answered by the next ping is dropped, with its streams. `None` sends
+    /// no pings. Default 20 s.
+    pub fn http2_keep_alive(mut self, interval: Option<Duration>) -> Self {
+        self.keep_alive = interval;
+        self
+    }
+
+    /// Serves until the process ends.
+    ///
+    /// # Errors
+    ///
+    /// Never returns an error in practice: failures to accept a connection
+    /// (running out of file descriptors, say) are retried after a pause.
+    pub async fn run(self) -> io::Result<()> {
+        self.with_graceful_shutdown(std::future::pending()).await
+    }
+
+    /// Serves until `signal` completes, then stops accepting, shuts the push
+    /// services down (streams end with the shutdown signal), asks every
+    /// connection to close after its current exchanges (`GOAWAY` on
+    /// HTTP/2), and waits for them up to the drain deadline, after which the
+    /// rest are dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`Serve::run`].
+    pub async fn with_graceful_shutdown(self, signal: impl Future<Output = ()>) -> io::Result<()> {
+        let Serve {
+            listener,
+            service,
+            drain,
+            drain_deadline,
+            keep_alive,
+        } = self;
+        let lag_grace = drain
+            .as_ref()
+            .map_or(Config::default().lag_grace, |drain| drain.lag_grace);
+        let limits = http2::Limits {
+            max_concurrent_streams: MAX_CONCURRENT_STREAMS,
+            max_header_list_bytes: MAX_HEADER_LIST_BYTES,
+            keep_alive,
+        };
+        let (shutdown, shutting_down) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        let mut signal = std::pin::pin!(signal);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(accepted) => accepted,
+                        Err(_) => {
+                            // Out of descriptors or a connection reset before
+                            // accept; pause rather than spin.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    // Events are small and latency matters more than packing.
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(serve_connection(
+                        stream,
+                        service.clone(),
+                        limits,
+                        lag_grace,
+                        shutting_down.clone(),
+                    ));
+                    while connections.try_join_next().is_some() {}
+                }
+                () = &mut signal => break,
+            }
+        }
+        drop(listener);
+        if let Some(drain) = &drain {
+            drain.pulse.shut_down();
+        }
+        let _ = shutdown.send(true);
+        // Upgraded sockets have left their HTTP/1.1 connections: wait for
+        // both.
+        let sockets_closed = async {
+            if let Some(drain) = &drain {
+                drain.sockets.all_closed().await;
+            }
+        };
+        let connections_closed = async { while connections.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(drain_deadline, async {
+            tokio::join!(connections_closed, sockets_closed)
+        })
+        .await;
+        // Dropping the set aborts the connections still open.
+        Ok(())
+    }
+}
+
+/// Serves one connection on the HTTP version its first bytes announce.
+async fn serve_connection<S, B>(
+    mut stream: TcpStream,
+    service: S,
+    limits: http2::Limits,
+    lag_grace: Duration,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let mut first = BytesMut::with_capacity(PREFACE.len());
+    let is_http2 = loop {
+        match stream.read_buf(&mut first).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let seen = first.len().min(PREFACE.len());
+        if first[..seen] != PREFACE[..seen] {
+            break false;
+        }
+        if seen == PREFACE.len() {
+            break true;
+        }
+    };
+    let io = Rewind::new(first.freeze(), stream);
+    if is_http2 {
+        http2::serve_connection(io, service, limits, shutdown).await;
+    } else {
+        serve_http1(io, service, lag_grace, shutdown).await;
+    }
+}
+
+/// Serves an HTTP/1.1 connection on hyper, with upgrades; drops it if a
+/// lagged stream does not end within `grace` (see the `stalled_reader`
+/// module).
+async fn serve_http1<S, B>(
+    io: Rewind<TcpStream>,
+    service: S,
+    grace: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let stalled_reader = StalledReader::default();
+    let service = Http1Service {
+        inner: service,
+        stalled_reader: stalled_reader.clone(),
+    };
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+        .with_upgrades();
+    let mut connection = std::pin::pin!(connection);
+    let mut shutting_down = false;
+    let mut stalled = None;
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = shutdown.wait_for(|shutting_down| *shutting_down), if !shutting_down => {
+                shutting_down = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = stalled_reader.raised(), if stalled.is_none() => {
+                stalled = Some(Box::pin(tokio::time::sleep(grace)));
+            }
+            () = stalled_reader.cleared(), if stalled.is_some() => stalled = None,
+            // The client stopped reading: dropping the connection frees it.
+            () = async { stalled.as_mut().expect("checked").await }, if stalled.is_some() => return,
+        }
+    }
+}
+
+/// Hands each HTTP/1.1 request to the service with its body as a
+/// [`RequestBody`] and its connection's [`StalledReader`] watch.
+#[derive(Clone)]
+struct Http1Service<S> {
+    inner: S,
+    stalled_reader: StalledReader,
+}
+
+impl<S> tower_service::Service<Request<Incoming>> for Http1Service<S>
+where
+    S: tower_service::Service<Request<RequestBody>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> S::Future {
+        let mut request = request.map(RequestBody::http1);
+        request.extensions_mut().insert(self.stalled_reader.clone());
+        self.inner.call(request)
+    }
+}
+
+impl<S> fmt::Debug for Serve<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serve")
+            .field("listener", &self.listener)
+            .field("drain_deadline", &self.drain_deadline)
+            .finish_non_exhaustive()
+    }
+}
