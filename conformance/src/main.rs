@@ -6,14 +6,16 @@
 //!
 //! It learns the server's limits from `GET /channels/{name}`, runs every
 //! scenario for every technique asked for, prints a table, and exits with 1
-//! if any scenario failed (2 if the server could not be reached).
+//! if any scenario failed (2 if the server could not be reached). HTTP/2
+//! server push over h2c is checked twice: with push enabled (`push-h2c`) and
+//! with the client's `SETTINGS_ENABLE_PUSH = 0` (`push-h2c-nopush`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use conformance::clients::every_client;
-use conformance::{HttpClient, Protocol, Suite, Technique, WireControl};
+use conformance::{HttpClient, Protocol, Suite, Technique, WireClient, WireControl};
 
 /// Check a running push server against the semantics contract.
 #[derive(Debug, Parser)]
@@ -79,12 +81,17 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let control = WireControl::new(HttpClient::new(&args.url, Protocol::Http1));
-    let clients = every_client(
-        &args.url,
-        &protocols,
-        &args.technique,
-        Duration::from_secs_f64(args.long_poll_timeout),
-    );
+    let long_poll_timeout = Duration::from_secs_f64(args.long_poll_timeout);
+    let mut clients = every_client(&args.url, &protocols, &args.technique, long_poll_timeout);
+    if protocols.contains(&Protocol::H2c) && args.technique.contains(&Technique::Http2Push) {
+        // The fallback a client that declines push must get.
+        let http = HttpClient::new(&args.url, Protocol::H2c);
+        clients.push(
+            WireClient::new(Technique::Http2Push, http)
+                .long_poll_timeout(long_poll_timeout)
+                .push_disabled(),
+        );
+    }
     let mut suite = Suite::new(&control).transports(&clients);
     let only: Vec<&str> = args.only.iter().map(String::as_str).collect();
     if !only.is_empty() {

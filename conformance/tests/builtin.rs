@@ -1,11 +1,12 @@
 //! The whole suite against every built-in technique served by push-tower,
-//! over real loopback sockets, on HTTP/1.1 and on HTTP/2 (h2c).
+//! over real loopback sockets, on HTTP/1.1 and on HTTP/2 (h2c), and HTTP/2
+//! server push with push disabled by the client as well.
 
 use std::time::Duration;
 
 use conformance::clients::every_client;
 use conformance::runner::suite_limits;
-use conformance::{HttpClient, Protocol, Suite, Technique, WireControl};
+use conformance::{HttpClient, Protocol, Suite, Technique, Transport, WireClient, WireControl};
 use push_core::{Hub, HubConfig};
 use push_tower::{serve, Config, Push};
 
@@ -24,12 +25,21 @@ async fn every_builtin_technique_passes_on_http1_and_h2c() {
 
     let control = WireControl::new(HttpClient::new(&base, Protocol::Http1))
         .on_shutdown(move || push.shutdown());
-    let clients = every_client(
+    let mut clients = every_client(
         &base,
         &[Protocol::Http1, Protocol::H2c],
         &Technique::ALL,
         Duration::from_secs(1),
     );
+    // The fallback of HTTP/2 push: SETTINGS_ENABLE_PUSH = 0, events inline.
+    clients.push(
+        WireClient::new(Technique::Http2Push, HttpClient::new(&base, Protocol::H2c))
+            .push_disabled(),
+    );
+    let names: Vec<String> = clients.iter().map(Transport::name).collect();
+    for push in ["push", "push-h2c", "push-h2c-nopush"] {
+        assert!(names.iter().any(|name| name == push), "{names:?}");
+    }
     let report = Suite::new(&control)
         .transports(&clients)
         .run()

@@ -54,8 +54,7 @@
 //! ```
 
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode};
@@ -66,7 +65,6 @@ use push_core::{ChannelName, Channels, Delivery, Subscription};
 
 use crate::body::{ByteStream, PushBody};
 use crate::channel_from::technique_service;
-use crate::lag_watch::LagWatch;
 use crate::serve::server_push::{Pushed, ServerPush};
 use crate::stalled_reader::StalledReader;
 use crate::subscribe::Subscribe;
@@ -112,15 +110,12 @@ pub(crate) fn respond<C: Channels, B>(
         };
         let (body, mode) = match server_push {
             Some(link) => {
-                let lag = Arc::new(LagWatch::default());
-                let mut frames = Frames::new(subscription, PushFraming, push.listen())
+                let frames = Frames::new(subscription, PushFraming, push.listen())
                     .max_take_bytes(push.config().max_write_bytes);
-                frames.on_lag(Waker::from(lag.clone()));
                 let body = PromiseBody {
                     frames,
                     link,
                     messages,
-                    lag,
                 };
                 (PushBody::from_stream(body), "promise")
             }
@@ -151,7 +146,6 @@ struct PromiseBody<S> {
     link: ServerPush,
     /// The path the event's id is appended to.
     messages: String,
-    lag: Arc<LagWatch>,
 }
 
 impl<S: Subscription> ByteStream for PromiseBody<S> {
@@ -160,14 +154,11 @@ impl<S: Subscription> ByteStream for PromiseBody<S> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         loop {
-            // Events wait in the subscription while pushes are in flight,
-            // until it lags: then the events already taken and the lagged
-            // signal go out regardless, and the stream ends.
+            // Events wait in the subscription while pushes are in flight: a
+            // client that takes no pushed bodies is bounded like any stopped
+            // reader, and sees `lagged` once it takes them again.
             if self.link.poll_room(cx).is_pending() {
-                self.lag.task.register(cx.waker());
-                if !self.lag.is_lagged() {
-                    return Poll::Pending;
-                }
+                return Poll::Pending;
             }
             let promised = match self.frames.poll_frame(cx) {
                 Poll::Ready(Some(PushFrame::Parent(line))) => {

@@ -267,45 +267,53 @@ async fn resetting_pushed_streams_or_the_parent_leaves_nothing_held() {
 
 #[tokio::test]
 async fn a_client_with_a_tiny_window_is_lagged_not_buffered_for() {
+    let bound = 16 * 1024;
     let limits = Limits {
-        subscriber_buffer_bytes: 16 * 1024,
+        subscriber_buffer_bytes: bound,
         max_event_bytes: 4096,
         ..test_limits()
     };
     let server = TestServer::with(limits, Config::default()).await;
     let http = server.http(Protocol::Http1);
-    // 100-byte stream windows: each pushed body needs the client to read.
+    // 100-byte stream windows: each pushed body waits for the client.
     let mut client = connect(server.addr, true, Some(100)).await;
     let (response, mut promises) = send(&mut client, get(server.addr, "/channels/news/push"));
     let mut parent = Lines::new(within(response).await.unwrap());
     assert_eq!(parent.signal().await.0, "position");
 
+    // Pushed bodies are not read meanwhile: pushes stall, and what waits
+    // stays within the subscriber's bound.
     let text = "x".repeat(500);
     for _ in 0..200 {
         publish(&http, "news", &text).await;
     }
-    // The parent still reads (its window is given back); pushed bodies
-    // are never read, so pushes stall and the subscription lags.
+    let info = wait_for_info(&http, "news", |info| info["subscribers"] == 1).await;
+    assert!(
+        info["buffered_bytes"].as_u64().unwrap() <= bound as u64,
+        "held beyond the bound: {info}"
+    );
+
+    // Reading again, the client gets what was promised, then `lagged`.
+    let reader = tokio::spawn(async move {
+        let mut promised = 0;
+        while let Some(promise) = within(promises.push_promise()).await {
+            let (_, pushed) = promise.unwrap().into_parts();
+            read_all(within(pushed).await.unwrap().into_body()).await;
+            promised += 1;
+        }
+        promised
+    });
     let (signal, cursor) = parent.signal().await;
     assert_eq!(signal, "lagged");
     assert_eq!(parent.next().await, None);
-    let mut promised = 0;
-    while let Ok(Some(promise)) =
-        tokio::time::timeout(Duration::from_millis(200), promises.push_promise()).await
-    {
-        let (request, _) = promise.unwrap().into_parts();
-        promised += 1;
-        if promised == 1 {
-            assert!(!request.uri().path().is_empty());
-        }
-    }
+    let promised = within(reader).await.unwrap();
     assert!(
         (1..200).contains(&promised),
-        "{promised} promises: pushes stop while bodies are not taken"
+        "{promised} promises: pushes wait while bodies are not taken"
     );
     assert!(
         cursor.ends_with(&format!("-{promised}")),
-        "lagged at {cursor} after {promised}"
+        "lagged at {cursor} after {promised} promises"
     );
     wait_for_info(&http, "news", |info| info["subscribers"] == 0).await;
 }

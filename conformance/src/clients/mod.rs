@@ -11,6 +11,9 @@
 //! - [`ndjson`]: the newline-delimited JSON decoder;
 //! - [`ws`]: WebSocket over HTTP/1.1 (RFC 6455) and HTTP/2 (RFC 8441
 //!   extended `CONNECT`), whose [`ws::WsSession`] also tells the close code;
+//! - [`push`]: HTTP/2 server push, each pushed event checked against a
+//!   plain `GET` of its URL, read in wire order with the parent stream's
+//!   signals; inline over HTTP/1.1 or with push disabled;
 //! - [`start_request`] and [`encode`]: how a start position is asked for.
 //!
 //! The poll and long-poll sessions are private: they are plain repeated
@@ -37,11 +40,14 @@ use push_core::{Shape, Technique};
 
 use crate::http::{HttpClient, Protocol};
 use crate::transport::{OpenError, Session, StartAt, Transport};
+use push::PushMode;
 
 mod body;
 pub mod ndjson;
 mod poll;
+pub mod push;
 pub mod sse;
+mod target;
 pub mod ws;
 
 pub use body::{open_response, BodySession, Decoder};
@@ -55,6 +61,7 @@ pub struct WireClient {
     http: HttpClient,
     long_poll_timeout: Duration,
     poll_interval: Duration,
+    push_disabled: bool,
 }
 
 /// One client per technique of `techniques` per protocol of `protocols`,
@@ -104,6 +111,7 @@ impl WireClient {
             http,
             long_poll_timeout: Duration::from_secs(5),
             poll_interval: Duration::from_millis(20),
+            push_disabled: false,
         }
     }
 
@@ -117,6 +125,32 @@ impl WireClient {
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
         self
+    }
+
+    /// Makes the HTTP/2 server-push client send `SETTINGS_ENABLE_PUSH = 0`
+    /// and expect the fallback, `Push-Mode: inline`, with the envelopes on
+    /// the parent stream; it is then named `push-h2c-nopush`. It changes
+    /// nothing over HTTP/1.1, which never pushes, nor for other techniques.
+    ///
+    /// ```
+    /// use conformance::{HttpClient, Protocol, Technique, Transport, WireClient};
+    ///
+    /// let http = HttpClient::new("http://127.0.0.1:8080", Protocol::H2c);
+    /// let client = WireClient::new(Technique::Http2Push, http).push_disabled();
+    /// assert_eq!(client.name(), "push-h2c-nopush");
+    /// ```
+    pub fn push_disabled(mut self) -> Self {
+        self.push_disabled = true;
+        self
+    }
+
+    /// The mode a server-push client expects: `promise` over h2c unless
+    /// [push is disabled](WireClient::push_disabled), else `inline`.
+    fn push_mode(&self) -> PushMode {
+        match self.http.protocol() {
+            Protocol::H2c if !self.push_disabled => PushMode::Promise,
+            _ => PushMode::Inline,
+        }
     }
 
     /// The technique this client speaks.
@@ -168,10 +202,14 @@ pub fn encode(value: &str) -> String {
 
 impl Transport for WireClient {
     /// The technique's [name](Technique::name), with `-h2c` over HTTP/2:
-    /// `sse`, `ndjson-h2c`.
+    /// `sse`, `ndjson-h2c`; `push-h2c-nopush` for a server-push client with
+    /// [push disabled](WireClient::push_disabled).
     fn name(&self) -> String {
         match self.http.protocol() {
             Protocol::Http1 => self.technique.name().to_owned(),
+            Protocol::H2c if self.technique == Technique::Http2Push && self.push_disabled => {
+                format!("{}-h2c-nopush", self.technique.name())
+            }
             Protocol::H2c => format!("{}-h2c", self.technique.name()),
         }
     }
@@ -201,6 +239,9 @@ impl Transport for WireClient {
                 }
                 Technique::Poll | Technique::LongPoll => poll::open(self, channel, start).await,
                 Technique::WebSocket => ws::open(&self.http, channel, start)
+                    .await
+                    .map(|session| Box::new(session) as Box<dyn Session>),
+                Technique::Http2Push => push::open(&self.http, channel, start, self.push_mode())
                     .await
                     .map(|session| Box::new(session) as Box<dyn Session>),
                 // push-core may list techniques this version has no client for.

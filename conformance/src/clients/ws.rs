@@ -37,12 +37,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
-use http::{HeaderValue, Method, Request, StatusCode, Uri};
+use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
@@ -51,6 +50,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use super::start_request;
+use super::target::Target;
 use crate::http::{HttpClient, Protocol};
 use crate::received::{decode_json, Received};
 use crate::transport::{OpenError, Session, SessionError, StartAt};
@@ -84,62 +84,10 @@ pub async fn open(
     start: StartAt,
 ) -> Result<WsSession, OpenError> {
     let (query, headers) = start_request(&start);
-    let target = Target::new(http.base(), channel, &query)?;
+    let target = Target::new(http.base(), channel, "ws", &query)?;
     match http.protocol() {
         Protocol::Http1 => open_http1(&target, &headers).await,
         Protocol::H2c => open_h2(&target, &headers).await,
-    }
-}
-
-/// Where a socket is opened.
-#[derive(Debug, PartialEq, Eq)]
-struct Target {
-    /// `host:port` of the base URL, the port 80 when it has none.
-    authority: String,
-    /// The base URL's path prefix, `/channels/{channel}/ws` and the query.
-    path: String,
-}
-
-impl Target {
-    fn new(base: &str, channel: &str, query: &str) -> Result<Target, OpenError> {
-        let uri: Uri = base
-            .parse()
-            .map_err(|e| OpenError::Failed(format!("bad base URL {base}: {e}")))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(OpenError::Failed(format!(
-                "the WebSocket client speaks cleartext HTTP/1.1 and h2c: the base URL must be http://, not {base}"
-            )));
-        }
-        let authority = uri
-            .authority()
-            .ok_or_else(|| OpenError::Failed(format!("base URL without a host: {base}")))?;
-        let mut path = format!("{}/channels/{channel}/ws", uri.path().trim_end_matches('/'));
-        if !query.is_empty() {
-            path.push('?');
-            path.push_str(query);
-        }
-        Ok(Target {
-            authority: format!(
-                "{}:{}",
-                authority.host(),
-                authority.port_u16().unwrap_or(80)
-            ),
-            path,
-        })
-    }
-
-    /// The target as a URL of `scheme`.
-    fn url(&self, scheme: &str) -> String {
-        format!("{scheme}://{}{}", self.authority, self.path)
-    }
-
-    async fn connect(&self) -> Result<TcpStream, OpenError> {
-        let failed = |e: std::io::Error| {
-            OpenError::Failed(format!("cannot connect to {}: {e}", self.authority))
-        };
-        let stream = TcpStream::connect(&self.authority).await.map_err(failed)?;
-        stream.set_nodelay(true).map_err(failed)?;
-        Ok(stream)
     }
 }
 
@@ -416,41 +364,6 @@ impl Session for WsSession {
 mod tests {
     use super::*;
     use crate::received::{ReceivedSignal, SignalKind};
-
-    fn target(base: &str, query: &str) -> Result<Target, OpenError> {
-        Target::new(base, "news", query)
-    }
-
-    #[test]
-    fn target_is_the_base_with_its_prefix_and_the_query() {
-        let t = target("http://127.0.0.1:8080", "").unwrap();
-        assert_eq!(t.authority, "127.0.0.1:8080");
-        assert_eq!(t.url("ws"), "ws://127.0.0.1:8080/channels/news/ws");
-        let t = target("http://example.com/push/", "after=e-3").unwrap();
-        assert_eq!(t.authority, "example.com:80");
-        assert_eq!(
-            t.url("http"),
-            "http://example.com:80/push/channels/news/ws?after=e-3"
-        );
-        let t = target("http://[::1]:9000/a/b", "from=earliest").unwrap();
-        assert_eq!(t.authority, "[::1]:9000");
-        assert_eq!(t.path, "/a/b/channels/news/ws?from=earliest");
-    }
-
-    #[test]
-    fn only_cleartext_http_bases() {
-        for base in [
-            "https://example.com",
-            "ws://example.com",
-            "example.com",
-            "/push",
-        ] {
-            assert!(
-                matches!(target(base, ""), Err(OpenError::Failed(_))),
-                "{base}"
-            );
-        }
-    }
 
     #[test]
     fn a_refused_handshake_carries_the_json_error_code() {

@@ -105,7 +105,7 @@ struct Socket<S> {
     reading: bool,
     /// Messages were written since the last flush.
     unflushed: bool,
-    /// A ping went out and no pong has come back.
+    /// A ping went out, and neither a pong nor anything but pings since.
     awaiting_pong: bool,
     /// When a client that must take something soon gets dropped; a timer
     /// exists only then, never for a socket that is merely idle.
@@ -209,13 +209,18 @@ impl<S: Subscription> Socket<S> {
                     break;
                 }
                 Poll::Ready(Some(WsMessage::Text(text))) => {
+                    // A client sent events since the ping may be slow to read
+                    // them; a slow reader is the lag rule's, and only a ping
+                    // unanswered across an idle interval says the peer is
+                    // gone.
+                    self.awaiting_pong = false;
                     // Envelopes and signals are JSON, so UTF-8 already; sent
                     // as a raw frame, the shared bytes are not checked again.
                     Message::Frame(Frame::message(text, OpCode::Data(Data::Text), true))
                 }
                 Poll::Ready(Some(WsMessage::Ping)) => {
                     if self.awaiting_pong {
-                        // The last ping, one heartbeat ago, is unanswered.
+                        // The last ping, one idle heartbeat ago, is unanswered.
                         return Poll::Ready(());
                     }
                     self.awaiting_pong = true;
