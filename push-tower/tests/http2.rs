@@ -319,7 +319,7 @@ async fn a_client_with_a_tiny_window_is_lagged_not_buffered_for() {
 }
 
 #[tokio::test]
-async fn request_bodies_flow_past_the_initial_window() {
+async fn request_bodies_flow_past_the_initial_window_under_the_announced_limits() {
     let server = TestServer::start().await;
     let mut client = connect(server.addr, false, None).await;
     // Four times HTTP/2's default 64 KiB window: the server must give
@@ -342,6 +342,11 @@ async fn request_bodies_flow_past_the_initial_window() {
     }
     let response = within(response).await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
+    // The server's SETTINGS came first: a subscription per stream, many.
+    assert_eq!(
+        client.current_max_send_streams(),
+        push_tower::serve::MAX_CONCURRENT_STREAMS as usize
+    );
     let answer: serde_json::Value =
         serde_json::from_slice(&read_all(response.into_body()).await).unwrap();
     let id = answer["id"].as_str().unwrap();

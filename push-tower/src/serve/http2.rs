@@ -28,10 +28,10 @@ use tokio::sync::watch;
 use tower_service::Service;
 
 use super::incoming::RequestBody;
-use super::peer_settings::PeerSettings;
+use super::rewind::Rewind;
 use super::server_push::{Pushed, ServerPush, MAX_PUSHES_IN_FLIGHT};
 use super::upgrade::{H2Stream, H2Upgrade};
-use super::BoxError;
+use super::{BoxError, Served};
 
 /// What the loop allows each client.
 #[derive(Clone, Copy, Debug)]
@@ -43,23 +43,16 @@ pub(super) struct Limits {
 
 /// Serves one HTTP/2 connection (its preface not yet read) until it closes,
 /// fails, or shutdown has drained it.
-pub(super) async fn serve_connection<T, S, B>(
-    io: T,
+pub(super) async fn serve_connection<T, S>(
+    mut io: Rewind<T>,
     service: S,
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) where
     T: AsyncRead + AsyncWrite + Unpin,
-    S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: Served,
 {
-    let (io, push_enabled) = PeerSettings::new(io);
+    let push_enabled = io.watch_push_setting();
     // The same windows and buffers as hyper's HTTP/2 server.
     let handshake = h2::server::Builder::new()
         .initial_window_size(1024 * 1024)

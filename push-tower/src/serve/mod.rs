@@ -62,6 +62,35 @@ use rewind::Rewind;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What [`Serve`] requires of a service, named once for the connection
+/// loops.
+pub(crate) trait Served:
+    tower_service::Service<
+        Request<RequestBody>,
+        Response = Response<Self::ResponseBody>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+    type ResponseBody: Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B> Served for S
+where
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type ResponseBody = B;
+}
+
 /// The most concurrent HTTP/2 streams (held subscriptions) per connection.
 pub const MAX_CONCURRENT_STREAMS: u32 = 1024;
 
@@ -219,22 +248,13 @@ where
 }
 
 /// Serves one connection on the HTTP version its first bytes announce.
-async fn serve_connection<S, B>(
+async fn serve_connection<S: Served>(
     mut stream: TcpStream,
     service: S,
     limits: http2::Limits,
     lag_grace: Duration,
     shutdown: watch::Receiver<bool>,
-) where
-    S: tower_service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+) {
     let mut first = BytesMut::with_capacity(PREFACE.len());
     let is_http2 = loop {
         match stream.read_buf(&mut first).await {
@@ -260,21 +280,12 @@ async fn serve_connection<S, B>(
 /// Serves an HTTP/1.1 connection on hyper, with upgrades; drops it if a
 /// lagged stream does not end within `grace` (see the `stalled_reader`
 /// module).
-async fn serve_http1<S, B>(
+async fn serve_http1<S: Served>(
     io: Rewind<TcpStream>,
     service: S,
     grace: Duration,
     mut shutdown: watch::Receiver<bool>,
-) where
-    S: tower_service::Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+) {
     let stalled_reader = StalledReader::default();
     let service = Http1Service {
         inner: service,

@@ -3,18 +3,14 @@
 //! The `h2` crate keeps the client's `SETTINGS_ENABLE_PUSH` to itself, yet a
 //! push stream must say in its response headers whether events will be
 //! pushed or sent inline. So the connection's inbound bytes are watched on
-//! their way to `h2`: the frame headers are walked (payloads are skipped,
-//! except those of `SETTINGS`), which costs a few comparisons per frame.
+//! their way to `h2` (by the connection's [`Rewind`](super::rewind::Rewind)):
+//! the frame headers are walked (payloads are skipped, except those of
+//! `SETTINGS`), which costs a few comparisons per frame.
 //! `h2` applies a `SETTINGS` frame before it reads the next frame, so when a
 //! request is accepted, this has seen every setting that came before it.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The client connection preface's length: `PRI * HTTP/2.0…`.
 const PREFACE_BYTES: usize = 24;
@@ -35,11 +31,9 @@ impl PushEnabled {
     }
 }
 
-/// An HTTP/2 server connection's IO, watching the client's frames for
-/// `SETTINGS_ENABLE_PUSH`.
+/// Watches the bytes an HTTP/2 client sends for `SETTINGS_ENABLE_PUSH`.
 #[derive(Debug)]
-pub(crate) struct PeerSettings<T> {
-    inner: T,
+pub(crate) struct PeerSettings {
     scan: Scan,
     push_enabled: Arc<AtomicBool>,
 }
@@ -63,13 +57,12 @@ enum Scan {
     },
 }
 
-impl<T> PeerSettings<T> {
-    /// Watches `inner`, which starts with the client preface. Push is
-    /// enabled until the client says otherwise (RFC 9113, 6.5.2).
-    pub(crate) fn new(inner: T) -> (Self, PushEnabled) {
+impl PeerSettings {
+    /// Watches bytes that start with the client preface. Push is enabled
+    /// until the client says otherwise (RFC 9113, 6.5.2).
+    pub(crate) fn new() -> (Self, PushEnabled) {
         let push_enabled = Arc::new(AtomicBool::new(true));
         let watch = PeerSettings {
-            inner,
             scan: Scan::Preface {
                 remaining: PREFACE_BYTES,
             },
@@ -78,7 +71,8 @@ impl<T> PeerSettings<T> {
         (watch, PushEnabled(push_enabled))
     }
 
-    fn observe(&mut self, mut bytes: &[u8]) {
+    /// Takes note of the next bytes the client sent.
+    pub(crate) fn observe(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             match &mut self.scan {
                 Scan::Preface { remaining } | Scan::Skip { remaining } => {
@@ -148,52 +142,6 @@ impl Scan {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for PeerSettings<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = read {
-            let this = &mut *self;
-            this.observe(&buf.filled()[before..]);
-        }
-        read
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for PeerSettings<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,7 +164,7 @@ mod tests {
 
     /// What the watch concludes from `bytes`, fed in pieces of `step`.
     fn push_enabled_after(bytes: &[u8], step: usize) -> bool {
-        let (mut watch, enabled) = PeerSettings::new(());
+        let (mut watch, enabled) = PeerSettings::new();
         for piece in bytes.chunks(step) {
             watch.observe(piece);
         }

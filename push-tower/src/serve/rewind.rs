@@ -1,5 +1,6 @@
 //! A connection whose first bytes were read to tell HTTP/1.1 from HTTP/2,
-//! handed on with those bytes put back.
+//! handed on with those bytes put back, and on HTTP/2 with the client's push
+//! setting watched.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -8,16 +9,31 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::peer_settings::{PeerSettings, PushEnabled};
+
 /// `inner`, read from `prefix` first.
 #[derive(Debug)]
 pub(crate) struct Rewind<T> {
     prefix: Bytes,
     inner: T,
+    settings: Option<PeerSettings>,
 }
 
 impl<T> Rewind<T> {
     pub(crate) fn new(prefix: Bytes, inner: T) -> Self {
-        Rewind { prefix, inner }
+        Rewind {
+            prefix,
+            inner,
+            settings: None,
+        }
+    }
+
+    /// Watches what is read, an HTTP/2 connection from its preface on, for
+    /// the client's push setting.
+    pub(crate) fn watch_push_setting(&mut self) -> PushEnabled {
+        let (settings, push_enabled) = PeerSettings::new();
+        self.settings = Some(settings);
+        push_enabled
     }
 }
 
@@ -27,13 +43,22 @@ impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if !self.prefix.is_empty() {
-            let n = self.prefix.len().min(buf.remaining());
-            buf.put_slice(&self.prefix[..n]);
-            self.prefix.advance(n);
-            return Poll::Ready(Ok(()));
+        let this = &mut *self;
+        let before = buf.filled().len();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.advance(n);
+        } else {
+            match Pin::new(&mut this.inner).poll_read(cx, buf) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
+            }
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        if let Some(settings) = &mut this.settings {
+            settings.observe(&buf.filled()[before..]);
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
