@@ -10,11 +10,23 @@
 //!   them.
 //! - [`idle`]: the idle-memory run, which starts servers and holders and
 //!   reports the memory each connection costs.
+//! - [`h2_compare`]: the HTTP/2 comparison of two push-server builds on
+//!   h2c long polls and SSE fan-out.
+//! - [`fanout`]: the SSE fan-out load, many streams over a few h2c
+//!   connections.
+//! - [`h2c`]: the load's h2c client.
+//! - [`h2load`]: nghttp2's `h2load`, run and read.
 //! - [`child`]: child processes pinned to one core.
 //! - [`proc`]: readings from `/proc`.
+//! - [`cpu`]: a process's CPU time, from `/proc`.
 
 pub mod baseline;
 pub mod child;
+pub mod cpu;
+pub mod fanout;
+pub mod h2_compare;
+pub mod h2c;
+pub mod h2load;
 pub mod hold;
 pub mod idle;
 pub mod proc;

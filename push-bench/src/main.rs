@@ -3,16 +3,20 @@
 //! ```text
 //! cargo build --release -p push-server -p push-bench
 //! target/release/push-bench idle-memory --connections 10000 --rounds 2
+//! target/release/push-bench h2-compare --before OLD/push-server --after target/release/push-server
 //! ```
 //!
 //! See the crate's `README.md` for what each command measures.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use push_bench::baseline::{self, Baseline};
+use push_bench::fanout::{self, FanoutOptions};
+use push_bench::h2_compare::{self, FanoutShape, H2CompareOptions, LongPollShape};
 use push_bench::hold::{self, HoldOptions};
 use push_bench::idle::{self, IdleMemoryOptions};
 use push_bench::server::Server;
@@ -83,6 +87,91 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare two push-server builds over h2c, side by side: the long-poll
+    /// cycle rate (h2load) and SSE fan-out deliveries per server CPU second.
+    H2Compare {
+        /// The push-server binary measured as `before`.
+        #[arg(long)]
+        before: PathBuf,
+        /// The push-server binary measured as `after`.
+        #[arg(long)]
+        after: PathBuf,
+        /// Rounds; each measures both builds on both workloads, in
+        /// alternating order.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Measured long-poll requests per run (`h2load -n`).
+        #[arg(long, default_value_t = 200_000)]
+        requests: u64,
+        /// Unmeasured long-poll requests before each measured run.
+        #[arg(long, default_value_t = 20_000)]
+        warm_up_requests: u64,
+        /// h2load connections (`-c`).
+        #[arg(long, default_value_t = 10)]
+        clients: u32,
+        /// h2load streams in flight per connection (`-m`).
+        #[arg(long, default_value_t = 10)]
+        streams_per_client: u32,
+        /// Events retained on the long-polled channel.
+        #[arg(long, default_value_t = 3)]
+        retained: usize,
+        /// SSE streams in the fan-out.
+        #[arg(long, default_value_t = 1000)]
+        streams: usize,
+        /// h2c connections the SSE streams are spread over.
+        #[arg(long, default_value_t = 10)]
+        connections: usize,
+        /// Events published in the fan-out.
+        #[arg(long, default_value_t = 300)]
+        publishes: usize,
+        /// Events published per second in the fan-out.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Bytes of data per published event.
+        #[arg(long, default_value_t = 64)]
+        event_bytes: usize,
+        /// The longest one step (an h2load run, subscribing, draining) may
+        /// take, in seconds.
+        #[arg(long, default_value_t = 120)]
+        within_secs: u64,
+    },
+    /// Subscribe many SSE streams over a few h2c connections, publish a
+    /// bounded number of events at a fixed rate, and print a
+    /// `fanout-result` line with what arrived and the server's CPU time.
+    SseFanout {
+        /// The server's address, on loopback.
+        #[arg(long)]
+        server: SocketAddr,
+        /// The server's process id, whose CPU time is read from /proc.
+        #[arg(long)]
+        server_pid: u32,
+        /// The core the server is pinned to, whose busy time is read from
+        /// /proc/stat.
+        #[arg(long, default_value_t = 0)]
+        server_core: usize,
+        /// The channel subscribed to and published on.
+        #[arg(long, default_value = "fanout")]
+        channel: String,
+        /// SSE streams.
+        #[arg(long, default_value_t = 1000)]
+        streams: usize,
+        /// h2c connections the streams are spread over.
+        #[arg(long, default_value_t = 10)]
+        connections: usize,
+        /// Events published.
+        #[arg(long, default_value_t = 300)]
+        publishes: usize,
+        /// Events published per second.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Bytes of data per event (at least 12).
+        #[arg(long, default_value_t = 64)]
+        event_bytes: usize,
+        /// Subscribing, and the wait for deliveries after the last publish,
+        /// may each take this many seconds.
+        #[arg(long, default_value_t = 60)]
+        within_secs: u64,
+    },
 }
 
 #[tokio::main]
@@ -128,6 +217,75 @@ async fn main() -> ExitCode {
                     print!("{}", idle::render_table(&measurements));
                 }
             })
+        }
+        Command::H2Compare {
+            before,
+            after,
+            rounds,
+            requests,
+            warm_up_requests,
+            clients,
+            streams_per_client,
+            retained,
+            streams,
+            connections,
+            publishes,
+            rate,
+            event_bytes,
+            within_secs,
+        } => {
+            let options = H2CompareOptions {
+                before,
+                after,
+                rounds,
+                long_poll: LongPollShape {
+                    requests,
+                    warm_up: warm_up_requests,
+                    clients,
+                    streams_per_client,
+                    retained,
+                },
+                fanout: FanoutShape {
+                    streams,
+                    connections,
+                    publishes,
+                    rate,
+                    event_bytes,
+                },
+                within: Duration::from_secs(within_secs),
+            };
+            h2_compare::run(&options).await.and_then(|comparison| {
+                print!("{}", h2_compare::render_table(&comparison, &options));
+                h2_compare::check_deliveries(&comparison)
+            })
+        }
+        Command::SseFanout {
+            server,
+            server_pid,
+            server_core,
+            channel,
+            streams,
+            connections,
+            publishes,
+            rate,
+            event_bytes,
+            within_secs,
+        } => {
+            let options = FanoutOptions {
+                server,
+                server_pid,
+                server_core,
+                channel,
+                streams,
+                connections,
+                publishes,
+                rate,
+                event_bytes,
+                within: Duration::from_secs(within_secs),
+            };
+            fanout::run(&options)
+                .await
+                .map(|report| println!("{report}"))
         }
     };
     match outcome {

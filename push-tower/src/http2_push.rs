@@ -21,7 +21,8 @@
 //! `lagged` as on every stream.
 //!
 //! **Fallback.** Over HTTP/1.1, from a client that disabled push
-//! (`SETTINGS_ENABLE_PUSH = 0`), or under another server, the parent stream
+//! (`SETTINGS_ENABLE_PUSH = 0`) or allows no concurrent streams, or under
+//! another server, the parent stream
 //! carries the envelopes inline, byte for byte as [`ndjson`](crate::ndjson),
 //! with `Push-Mode: inline`. A client that disables push while its stream is
 //! open gets the remaining events inline on the same stream.

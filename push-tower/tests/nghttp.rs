@@ -28,7 +28,14 @@ const NGHTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn nghttp_gets_one_pushed_response_per_event_in_order() {
-    let run = Run::with(&["-v"], "nghttp-push", mixed_retained(), mixed_live()).await;
+    let run = Run::with(
+        &["-v"],
+        "nghttp-push",
+        mixed_retained(),
+        mixed_live(),
+        End::Delete,
+    )
+    .await;
     let parent = run.parent();
     assert_eq!(header(&parent.fields, ":status"), Some("200"));
     assert_eq!(
@@ -79,40 +86,44 @@ async fn nghttp_without_push_gets_the_envelopes_inline() {
         "nghttp-inline",
         mixed_retained(),
         mixed_live(),
+        End::Delete,
     )
     .await;
-    run.assert_clean();
-    assert!(
-        !run.transcript
-            .frames
-            .iter()
-            .any(|frame| frame.is_received("PUSH_PROMISE")),
-        "no promise to a client that disabled push\n{}",
-        run.transcript.summary()
-    );
-    let parent = run.parent();
-    assert_eq!(header(&parent.fields, ":status"), Some("200"));
-    assert_eq!(header(&parent.fields, "push-mode"), Some("inline"));
-    let responses = run
-        .transcript
-        .frames
-        .iter()
-        .filter(|frame| frame.is_received("HEADERS"))
-        .count();
-    assert_eq!(responses, 1, "one response, the parent's");
+    run.assert_inline();
+}
 
-    // Byte for byte what /stream sends: each envelope on a line of its own.
-    let body = run.parent_body();
-    let lines: Vec<&[u8]> = body
-        .split(|&byte| byte == b'\n')
-        .filter(|line| !line.is_empty())
-        .collect();
-    let (first, rest) = lines.split_first().expect("lines");
-    let (last, envelopes) = rest.split_last().expect("more lines");
-    assert!(first.starts_with(br#"{"signal":"position""#), "{first:?}");
-    assert!(last.starts_with(br#"{"signal":"closed""#), "{last:?}");
-    let expected: Vec<&[u8]> = run.published.envelopes.iter().map(|e| &e[..]).collect();
-    assert_eq!(envelopes, expected);
+#[tokio::test]
+async fn nghttp_is_told_of_a_graceful_shutdown_after_its_pushes() {
+    let run = Run::with(
+        &["-v"],
+        "nghttp-shutdown",
+        mixed_retained(),
+        mixed_live(),
+        End::Shutdown,
+    )
+    .await;
+    run.assert_pushed_in_order();
+    let lines = run.parent_lines();
+    let last = lines.last().expect("a shutdown signal");
+    assert_eq!(last["signal"], "shutdown");
+    assert_eq!(last["cursor"], run.published.ids.last().unwrap().as_str());
+    // The server's GOAWAY follows the signal, and nghttp may be gone by
+    // then: its last stream has ended.
+}
+
+#[tokio::test]
+async fn nghttp_that_takes_no_pushed_streams_gets_the_envelopes_inline() {
+    // No pushed stream can ever open (RFC 9113, 5.1.2), so nothing can be
+    // pushed: the events must come inline, as to a client without push.
+    let run = Run::with(
+        &["-v", "--max-concurrent-streams=0"],
+        "nghttp-no-streams",
+        mixed_retained(),
+        mixed_live(),
+        End::Delete,
+    )
+    .await;
+    run.assert_inline();
 }
 
 #[tokio::test]
@@ -130,6 +141,7 @@ async fn nghttp_that_takes_one_pushed_stream_at_a_time_gets_every_event() {
         "nghttp-one-at-a-time",
         retained,
         live,
+        End::Delete,
     )
     .await;
     assert_eq!(header(&run.parent().fields, "push-mode"), Some("promise"));
@@ -160,7 +172,17 @@ async fn nghttp_that_takes_one_pushed_stream_at_a_time_gets_every_event() {
 struct Run {
     published: Published,
     transcript: Transcript,
-    server: TestServer,
+    /// The server's `host:port`, the promises' `:authority`.
+    authority: String,
+}
+
+/// How the server ends the parent stream.
+#[derive(Clone, Copy)]
+enum End {
+    /// `DELETE /channels/{name}`: the `closed` signal.
+    Delete,
+    /// A graceful shutdown: the `shutdown` signal, then `GOAWAY`.
+    Shutdown,
 }
 
 /// The events of a channel in order, and what a plain `GET` of each
@@ -173,7 +195,13 @@ struct Published {
 }
 
 impl Run {
-    async fn with(args: &[&str], channel: &str, retained: Vec<Event>, live: Vec<Event>) -> Self {
+    async fn with(
+        args: &[&str],
+        channel: &str,
+        retained: Vec<Event>,
+        live: Vec<Event>,
+        end: End,
+    ) -> Self {
         let server = TestServer::start().await;
         let http = server.http(Protocol::Http1);
         let mut ids = Vec::new();
@@ -198,9 +226,13 @@ impl Run {
             content_types.push(content_type.to_owned());
             envelopes.push(answer.body);
         }
-        // `closed` ends the parent stream, and nghttp exits once its pushed
-        // streams have ended too.
-        delete(&http, channel).await;
+        // Either signal ends the parent stream, and nghttp exits once its
+        // pushed streams have ended too.
+        let authority = server.addr.to_string();
+        match end {
+            End::Delete => delete(&http, channel).await,
+            End::Shutdown => server.stop().await,
+        }
         let transcript = nghttp.finish().await;
         Run {
             published: Published {
@@ -210,7 +242,7 @@ impl Run {
                 content_types,
             },
             transcript,
-            server,
+            authority,
         }
     }
 
@@ -255,6 +287,42 @@ impl Run {
         }
     }
 
+    /// No promise, and every envelope on the parent stream, byte for byte as
+    /// `/stream` sends them, with `Push-Mode: inline`.
+    fn assert_inline(&self) {
+        self.assert_clean();
+        let summary = self.transcript.summary();
+        assert!(
+            !self
+                .transcript
+                .frames
+                .iter()
+                .any(|frame| frame.is_received("PUSH_PROMISE")),
+            "no promise\n{summary}"
+        );
+        let parent = self.parent();
+        assert_eq!(header(&parent.fields, ":status"), Some("200"));
+        assert_eq!(header(&parent.fields, "push-mode"), Some("inline"));
+        let responses = self
+            .transcript
+            .frames
+            .iter()
+            .filter(|frame| frame.is_received("HEADERS"))
+            .count();
+        assert_eq!(responses, 1, "one response, the parent's\n{summary}");
+        let body = self.parent_body();
+        let lines: Vec<&[u8]> = body
+            .split(|&byte| byte == b'\n')
+            .filter(|line| !line.is_empty())
+            .collect();
+        let (first, rest) = lines.split_first().expect("lines");
+        let (last, envelopes) = rest.split_last().expect("more lines");
+        assert!(first.starts_with(br#"{"signal":"position""#), "{first:?}");
+        assert!(last.starts_with(br#"{"signal":"closed""#), "{last:?}");
+        let expected: Vec<&[u8]> = self.published.envelopes.iter().map(|e| &e[..]).collect();
+        assert_eq!(envelopes, expected);
+    }
+
     /// One promise per event on the parent stream, in event order, each
     /// followed by the pushed response a plain `GET` of its URL answers.
     fn assert_pushed_in_order(&self) {
@@ -285,16 +353,13 @@ impl Run {
             paths, expected,
             "one promise per event, in order\n{summary}"
         );
-        let authority = self.server.addr.to_string();
+        let authority = self.authority.as_str();
         for (index, promise) in promises.into_iter().enumerate() {
             let id = &ids[index];
             assert_eq!(promise.stream, parent, "{id} promised on the parent");
             assert_eq!(header(&promise.fields, ":method"), Some("GET"));
             assert_eq!(header(&promise.fields, ":scheme"), Some("http"));
-            assert_eq!(
-                header(&promise.fields, ":authority"),
-                Some(authority.as_str())
-            );
+            assert_eq!(header(&promise.fields, ":authority"), Some(authority));
             let pushed = promise.promised_stream().expect("a promised stream id");
             let head = self
                 .transcript

@@ -79,42 +79,52 @@ pub(super) async fn serve_connection<T, S>(
     });
     let mut awaiting_pong = false;
     let mut shutting_down = false;
-    loop {
-        tokio::select! {
-            accepted = connection.accept() => match accepted {
-                Some(Ok((request, respond))) => {
-                    let pushes = push_enabled.get().then(|| {
-                        connection.max_concurrent_send_streams().min(MAX_PUSHES_IN_FLIGHT)
-                    });
+    let mut shutdown = pin!(async move {
+        let _ = shutdown.wait_for(|shutting_down| *shutting_down).await;
+    });
+    // Polled by hand rather than through `select!`: the connection wakes
+    // for every frame its client sends, and this is all it does then.
+    poll_fn(move |cx| {
+        if !shutting_down && shutdown.as_mut().poll(cx).is_ready() {
+            shutting_down = true;
+            connection.graceful_shutdown();
+        }
+        if let (Some(ticks), Some(ping_pong)) = (&mut ticks, &mut ping_pong) {
+            if awaiting_pong {
+                match ping_pong.poll_pong(cx) {
+                    Poll::Ready(Ok(_)) => awaiting_pong = false,
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Pending => {}
+                }
+            }
+            while ticks.poll_tick(cx).is_ready() {
+                if awaiting_pong {
+                    // A whole interval without a pong: the client is gone.
+                    return Poll::Ready(());
+                }
+                awaiting_pong = ping_pong.send_ping(Ping::opaque()).is_ok();
+            }
+        }
+        loop {
+            match connection.poll_accept(cx) {
+                Poll::Ready(Some(Ok((request, respond)))) => {
+                    // A client that allows no concurrent streams cannot take
+                    // a pushed response: it gets events inline.
+                    let pushes = match connection.max_concurrent_send_streams() {
+                        0 => None,
+                        allowed => push_enabled
+                            .get()
+                            .then_some(allowed.min(MAX_PUSHES_IN_FLIGHT)),
+                    };
                     tokio::spawn(serve_stream(request, respond, service.clone(), pushes));
                 }
                 // Closed, drained after GOAWAY, or broken.
-                Some(Err(_)) | None => return,
-            },
-            _ = shutdown.wait_for(|shutting_down| *shutting_down), if !shutting_down => {
-                shutting_down = true;
-                connection.graceful_shutdown();
-            }
-            _ = poll_fn(|cx| ticks.as_mut().map_or(Poll::Pending, |ticks| ticks.poll_tick(cx))) => {
-                if awaiting_pong {
-                    // A whole interval without a pong: the client is gone.
-                    return;
-                }
-                if let Some(ping_pong) = &mut ping_pong {
-                    awaiting_pong = ping_pong.send_ping(Ping::opaque()).is_ok();
-                }
-            }
-            pong = poll_fn(|cx| match &mut ping_pong {
-                Some(ping_pong) => ping_pong.poll_pong(cx),
-                None => Poll::Pending,
-            }), if awaiting_pong => {
-                if pong.is_err() {
-                    return;
-                }
-                awaiting_pong = false;
+                Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
             }
         }
-    }
+    })
+    .await;
 }
 
 /// Serves one request stream. `pushes` is the room for pushed responses
@@ -270,17 +280,14 @@ where
             if let Some(pushes) = &mut self.pushes {
                 pushes.poll_in_flight(cx);
             }
-            if let Some(chunk) = self.outgoing.front_mut() {
-                let capacity = match poll_capacity(&mut self.send, chunk.len(), cx) {
-                    Poll::Ready(Some(capacity)) => capacity,
-                    Poll::Ready(None) => return Poll::Ready(Sent::Reset),
+            if !self.outgoing.is_empty() {
+                match poll_window(&mut self.send, cx) {
+                    Poll::Ready(true) => {}
+                    Poll::Ready(false) => return Poll::Ready(Sent::Reset),
                     Poll::Pending => return Poll::Pending,
-                };
-                let data = chunk.split_to(capacity.min(chunk.len()));
-                if chunk.is_empty() {
-                    self.outgoing.pop_front();
                 }
-                if self.send.send_data(data, false).is_err() {
+                let chunk = self.outgoing.pop_front().expect("checked above");
+                if self.send.send_data(chunk, false).is_err() {
                     return Poll::Ready(Sent::Reset);
                 }
                 continue;
@@ -416,6 +423,26 @@ fn promise(
     match pushed_response.send_response(head, body.is_empty()) {
         Ok(send) if !body.is_empty() => Ok(Some((send, body))),
         _ => Ok(None),
+    }
+}
+
+/// Ready with `true` once the client's window has room on `send`, so that
+/// the next chunk may go whole: as with hyper, at most one chunk per stream
+/// waits beyond the window, and the body is not polled for more until it
+/// has gone. `false` once the stream is reset or closed.
+fn poll_window(send: &mut SendStream<Bytes>, cx: &mut Context<'_>) -> Poll<bool> {
+    if send.capacity() > 0 {
+        return Poll::Ready(true);
+    }
+    // What is buffered, plus a byte.
+    send.reserve_capacity(1);
+    loop {
+        match send.poll_capacity(cx) {
+            Poll::Ready(Some(Ok(0))) => continue,
+            Poll::Ready(Some(Ok(_))) => return Poll::Ready(true),
+            Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(false),
+            Poll::Pending => return send.poll_reset(cx).map(|_| false),
+        }
     }
 }
 
