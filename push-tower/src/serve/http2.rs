@@ -287,8 +287,14 @@ where
                     Poll::Pending => return Poll::Pending,
                 }
                 let chunk = self.outgoing.pop_front().expect("checked above");
-                if self.send.send_data(chunk, false).is_err() {
+                // The last chunk of a body known to end carries END_STREAM,
+                // as hyper sends it: one DATA frame for a complete answer.
+                let last = self.body_ended && self.outgoing.is_empty() && self.trailers.is_none();
+                if self.send.send_data(chunk, last).is_err() {
                     return Poll::Ready(Sent::Reset);
+                }
+                if last {
+                    return Poll::Ready(Sent::All);
                 }
                 continue;
             }
@@ -311,6 +317,7 @@ where
                         if !data.is_empty() {
                             self.outgoing.push_back(data);
                         }
+                        self.body_ended = self.body.is_end_stream();
                     }
                     Err(frame) => {
                         if let Ok(trailers) = frame.into_trailers() {
