@@ -34,9 +34,10 @@ pub struct Config {
     /// `Retry-After` (seconds) on answers refused during shutdown. Default 2.
     pub shutdown_retry_after: u32,
     /// How long a client that stopped reading gets to take what the server
-    /// still has to send it (the lagged signal, a WebSocket close frame)
-    /// before its connection is dropped: an HTTP/1.1 stream's connection
-    /// under [`serve`](crate::serve()), or a WebSocket. Default 5 s.
+    /// still has to send it (the lagged signal, a WebSocket close frame), or
+    /// a WebSocket client at least to answer a ping, before its connection is
+    /// dropped: an HTTP/1.1 stream's connection under
+    /// [`serve`](crate::serve()), or a WebSocket. Default 5 s.
     pub lag_grace: Duration,
 }
 

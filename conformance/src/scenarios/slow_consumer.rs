@@ -16,9 +16,12 @@ pub(super) async fn slow_consumer(ctx: &Context<'_>) -> Run {
     let bound = limits.subscriber_buffer_bytes;
     let size = (limits.max_event_bytes as usize).min(64 * 1024);
     let payload = vec![b'x'; size];
+    let mut reader = ctx.open(&channel, StartAt::Now).await?;
+    // Paused last, just before publishing: a stopped WebSocket reader cannot
+    // answer pings either, and a server may take one that stays idle and
+    // silent for two heartbeats for a dead peer.
     let mut slow = ctx.open(&channel, StartAt::Now).await?;
     slow.pause();
-    let mut reader = ctx.open(&channel, StartAt::Now).await?;
     // Past the bound, then past everything the history may still cover for it.
     let history_cover = limits
         .history_bytes

@@ -12,8 +12,9 @@
 //! - the first text message is the `position` signal; each event is one
 //!   text message holding its JSON envelope, the bytes every subscriber
 //!   shares; signals are text messages; heartbeats are pings on the shared
-//!   tick, and a client that has not answered one when the next is due is
-//!   disconnected;
+//!   tick, and a client that has left one unanswered, with nothing but
+//!   pings sent meanwhile, for a heartbeat interval and
+//!   [`Config::lag_grace`](crate::Config::lag_grace) is disconnected;
 //! - the socket ends with a close code that says why: `1000` after `closed`,
 //!   `1001` after `shutdown`, [`close_code::LAGGED`] (`4000`) after
 //!   `lagged`, and `1002`, `1007`, `1008`, `1009` for what the client sent

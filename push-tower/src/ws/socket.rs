@@ -13,7 +13,7 @@ use futures_sink::Sink;
 use push_core::delivery::{WebSocket, WsMessage};
 use push_core::engine::{End, Frames};
 use push_core::Subscription;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::error::{Error, ProtocolError};
 
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
@@ -105,8 +105,9 @@ struct Socket<S> {
     reading: bool,
     /// Messages were written since the last flush.
     unflushed: bool,
-    /// A ping went out, and neither a pong nor anything but pings since.
-    awaiting_pong: bool,
+    /// When the oldest ping still unanswered went out, with nothing but
+    /// pings sent since.
+    unanswered_ping: Option<Instant>,
     /// When a client that must take something soon gets dropped; a timer
     /// exists only then, never for a socket that is merely idle.
     deadline: Option<Pin<Box<Sleep>>>,
@@ -128,7 +129,7 @@ impl<S: Subscription> Socket<S> {
             closing: Closing::Open,
             reading: true,
             unflushed: false,
-            awaiting_pong: false,
+            unanswered_ping: None,
             deadline: None,
         }
     }
@@ -166,7 +167,7 @@ impl<S: Subscription> Socket<S> {
                 }
             };
             match message {
-                Message::Pong(_) => self.awaiting_pong = false,
+                Message::Pong(_) => self.unanswered_ping = None,
                 // tungstenite queued the answer; it goes out with the next
                 // read or flush.
                 Message::Ping(_) => self.unflushed = true,
@@ -211,19 +212,21 @@ impl<S: Subscription> Socket<S> {
                 Poll::Ready(Some(WsMessage::Text(text))) => {
                     // A client sent events since the ping may be slow to read
                     // them; a slow reader is the lag rule's, and only a ping
-                    // unanswered across an idle interval says the peer is
-                    // gone.
-                    self.awaiting_pong = false;
+                    // unanswered while idle says the peer is gone.
+                    self.unanswered_ping = None;
                     // Envelopes and signals are JSON, so UTF-8 already; sent
                     // as a raw frame, the shared bytes are not checked again.
                     Message::Frame(Frame::message(text, OpCode::Data(Data::Text), true))
                 }
                 Poll::Ready(Some(WsMessage::Ping)) => {
-                    if self.awaiting_pong {
-                        // The last ping, one idle heartbeat ago, is unanswered.
-                        return Poll::Ready(());
+                    match self.unanswered_ping {
+                        // Unanswered for a heartbeat and the grace: gone. The
+                        // grace keeps a short heartbeat from mistaking a busy
+                        // client for a dead one.
+                        Some(since) if since.elapsed() >= self.lag_grace => return Poll::Ready(()),
+                        Some(_) => {}
+                        None => self.unanswered_ping = Some(Instant::now()),
                     }
-                    self.awaiting_pong = true;
                     Message::Ping(Bytes::new())
                 }
             };
