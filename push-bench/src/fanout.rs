@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::cpu;
+use crate::h2_compare::FanoutShape;
 use crate::h2c::Connection;
 use crate::{Error, Result};
 
@@ -56,17 +57,8 @@ pub struct FanoutOptions {
     pub server_core: usize,
     /// The channel subscribed to and published on.
     pub channel: String,
-    /// SSE streams.
-    pub streams: usize,
-    /// h2c connections the streams are spread over.
-    pub connections: usize,
-    /// Events published.
-    pub publishes: usize,
-    /// Events published per second.
-    pub rate: f64,
-    /// The size of each event's data, at least 12 bytes (`seq=` and eight
-    /// digits).
-    pub event_bytes: usize,
+    /// The workload.
+    pub shape: FanoutShape,
     /// How long subscribing, and the wait for deliveries after the last
     /// publish, may each take.
     pub within: Duration,
@@ -194,22 +186,23 @@ impl fmt::Display for FanoutReport {
 pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     check(options)?;
     let tally = Arc::new(Tally::default());
-    let mut connections = Vec::with_capacity(options.connections);
-    for _ in 0..options.connections {
+    let mut connections = Vec::with_capacity(options.shape.connections);
+    for _ in 0..options.shape.connections {
         connections.push(Connection::open(options.server).await?);
     }
     let path = format!("/channels/{}/sse", options.channel);
-    for stream in 0..options.streams {
+    for stream in 0..options.shape.streams {
         let connection = connections[stream % connections.len()].clone();
         tokio::spawn(follow(
             connection,
             path.clone(),
-            options.publishes,
+            options.shape.publishes,
             Arc::clone(&tally),
         ));
     }
     let subscribed = wait_until(options.within, || {
-        tally.failure().is_some() || tally.subscribed.load(Ordering::Relaxed) == options.streams
+        tally.failure().is_some()
+            || tally.subscribed.load(Ordering::Relaxed) == options.shape.streams
     })
     .await;
     if let Some(failure) = tally.failure() {
@@ -219,7 +212,7 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
         return Err(Error::new(format!(
             "only {} of {} SSE streams had their position within {} s",
             tally.subscribed.load(Ordering::Relaxed),
-            options.streams,
+            options.shape.streams,
             options.within.as_secs_f64()
         )));
     }
@@ -229,17 +222,17 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     let core_before = cpu::core_busy(options.server_core)?;
     let before = cpu::cpu_time(options.server_pid)?;
     let started = Instant::now();
-    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / options.rate));
-    for seq in 0..options.publishes {
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / options.shape.rate));
+    for seq in 0..options.shape.publishes {
         ticks.tick().await;
         publisher
-            .publish(&options.channel, event_data(seq, options.event_bytes))
+            .publish(&options.channel, event_data(seq, options.shape.event_bytes))
             .await?;
     }
     let published = Instant::now();
     wait_until(options.within, || {
         tally.complete.load(Ordering::Relaxed) + tally.ended.load(Ordering::Relaxed) as usize
-            >= options.streams
+            >= options.shape.streams
     })
     .await;
     let after = cpu::cpu_time(options.server_pid)?;
@@ -247,10 +240,10 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     let drained = Instant::now();
 
     let deliveries = tally.deliveries.load(Ordering::Relaxed);
-    let expected = (options.streams * options.publishes) as u64;
+    let expected = (options.shape.streams * options.shape.publishes) as u64;
     Ok(FanoutReport {
-        streams: options.streams,
-        published: options.publishes,
+        streams: options.shape.streams,
+        published: options.shape.publishes,
         deliveries,
         lost: expected.saturating_sub(deliveries),
         disordered: tally.disordered.load(Ordering::Relaxed),
@@ -270,17 +263,18 @@ fn check(options: &FanoutOptions) -> Result<()> {
             options.server
         )));
     }
-    if options.streams == 0 || options.connections == 0 || options.publishes == 0 {
+    if options.shape.streams == 0 || options.shape.connections == 0 || options.shape.publishes == 0
+    {
         return Err(Error::new(
             "nothing to measure: give at least one stream, connection and publish",
         ));
     }
-    if !(options.rate.is_finite() && options.rate > 0.0) {
+    if !(options.shape.rate.is_finite() && options.shape.rate > 0.0) {
         return Err(Error::new(
             "--rate must be a positive number of events per second",
         ));
     }
-    if options.event_bytes < 12 {
+    if options.shape.event_bytes < 12 {
         return Err(Error::new(
             "--event-bytes must be at least 12 (`seq=` and eight digits)",
         ));

@@ -103,18 +103,24 @@ pub struct LongPollShape {
     pub retained: usize,
 }
 
-/// The SSE fan-out workload; see [`FanoutOptions`](crate::fanout::FanoutOptions).
-#[derive(Debug, Clone)]
+/// The SSE fan-out workload, as `h2-compare` and `sse-fanout` take it on
+/// the command line; see [`FanoutOptions`](crate::fanout::FanoutOptions).
+#[derive(Debug, Clone, clap::Args)]
 pub struct FanoutShape {
     /// SSE streams.
+    #[arg(long, default_value_t = 1000)]
     pub streams: usize,
-    /// h2c connections they are spread over.
+    /// h2c connections the streams are spread over.
+    #[arg(long, default_value_t = 10)]
     pub connections: usize,
     /// Events published.
+    #[arg(long, default_value_t = 300)]
     pub publishes: usize,
     /// Events published per second.
+    #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
-    /// Bytes of data per event.
+    /// Bytes of data per event (at least 12: `seq=` and eight digits).
+    #[arg(long, default_value_t = 64)]
     pub event_bytes: usize,
 }
 

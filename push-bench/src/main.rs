@@ -115,21 +115,9 @@ enum Command {
         /// Events retained on the long-polled channel.
         #[arg(long, default_value_t = 3)]
         retained: usize,
-        /// SSE streams in the fan-out.
-        #[arg(long, default_value_t = 1000)]
-        streams: usize,
-        /// h2c connections the SSE streams are spread over.
-        #[arg(long, default_value_t = 10)]
-        connections: usize,
-        /// Events published in the fan-out.
-        #[arg(long, default_value_t = 300)]
-        publishes: usize,
-        /// Events published per second in the fan-out.
-        #[arg(long, default_value_t = 100.0)]
-        rate: f64,
-        /// Bytes of data per published event.
-        #[arg(long, default_value_t = 64)]
-        event_bytes: usize,
+        /// The SSE fan-out.
+        #[command(flatten)]
+        fanout: FanoutShape,
         /// The longest one step (an h2load run, subscribing, draining) may
         /// take, in seconds.
         #[arg(long, default_value_t = 120)]
@@ -152,21 +140,9 @@ enum Command {
         /// The channel subscribed to and published on.
         #[arg(long, default_value = "fanout")]
         channel: String,
-        /// SSE streams.
-        #[arg(long, default_value_t = 1000)]
-        streams: usize,
-        /// h2c connections the streams are spread over.
-        #[arg(long, default_value_t = 10)]
-        connections: usize,
-        /// Events published.
-        #[arg(long, default_value_t = 300)]
-        publishes: usize,
-        /// Events published per second.
-        #[arg(long, default_value_t = 100.0)]
-        rate: f64,
-        /// Bytes of data per event (at least 12).
-        #[arg(long, default_value_t = 64)]
-        event_bytes: usize,
+        /// The workload.
+        #[command(flatten)]
+        shape: FanoutShape,
         /// Subscribing, and the wait for deliveries after the last publish,
         /// may each take this many seconds.
         #[arg(long, default_value_t = 60)]
@@ -227,11 +203,7 @@ async fn main() -> ExitCode {
             clients,
             streams_per_client,
             retained,
-            streams,
-            connections,
-            publishes,
-            rate,
-            event_bytes,
+            fanout,
             within_secs,
         } => {
             let options = H2CompareOptions {
@@ -245,13 +217,7 @@ async fn main() -> ExitCode {
                     streams_per_client,
                     retained,
                 },
-                fanout: FanoutShape {
-                    streams,
-                    connections,
-                    publishes,
-                    rate,
-                    event_bytes,
-                },
+                fanout,
                 within: Duration::from_secs(within_secs),
             };
             h2_compare::run(&options).await.and_then(|comparison| {
@@ -264,11 +230,7 @@ async fn main() -> ExitCode {
             server_pid,
             server_core,
             channel,
-            streams,
-            connections,
-            publishes,
-            rate,
-            event_bytes,
+            shape,
             within_secs,
         } => {
             let options = FanoutOptions {
@@ -276,11 +238,7 @@ async fn main() -> ExitCode {
                 server_pid,
                 server_core,
                 channel,
-                streams,
-                connections,
-                publishes,
-                rate,
-                event_bytes,
+                shape,
                 within: Duration::from_secs(within_secs),
             };
             fanout::run(&options)
