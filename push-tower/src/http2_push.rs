@@ -67,9 +67,7 @@ use push_core::{ChannelName, Channels, Delivery, Subscription};
 use crate::body::{ByteStream, PushBody};
 use crate::channel_from::technique_service;
 use crate::serve::server_push::{Pushed, ServerPush};
-use crate::stalled_reader::StalledReader;
-use crate::subscribe::Subscribe;
-use crate::{error, response, Push, ResponseFuture};
+use crate::{response, streaming, Push, ResponseFuture};
 
 /// The response header that says how events arrive: `promise` (pushed
 /// responses) or `inline` (envelopes on the parent stream).
@@ -86,52 +84,44 @@ pub(crate) fn respond<C: Channels, B>(
     channel: ChannelName,
     request: Request<B>,
 ) -> ResponseFuture {
-    if let Err(refusal) = push.accepting() {
-        return ResponseFuture::error(refusal);
-    }
-    let subscribe = match Subscribe::from_request(channel, &request) {
-        Ok(subscribe) => subscribe,
-        Err(error) => return ResponseFuture::error(error),
-    };
     let server_push = request
         .extensions()
         .get::<ServerPush>()
         .filter(|link| !link.is_refused())
         .cloned();
     let messages = messages_path(request.uri().path());
-    // Only HTTP/1 connections are dropped for one stalled stream.
-    let stalled_reader = (request.version() <= http::Version::HTTP_11)
-        .then(|| request.extensions().get::<StalledReader>().cloned())
-        .flatten();
-    let push = push.clone();
-    ResponseFuture::pending(async move {
-        let subscription = match subscribe.on(push.channels()).await {
-            Ok(subscription) => subscription,
-            Err(error) => return error::response(error),
-        };
-        let (body, mode) = match server_push {
-            Some(link) => {
-                let frames = Frames::new(subscription, PushFraming, push.listen())
-                    .max_take_bytes(push.config().max_write_bytes);
-                let body = PromiseBody {
-                    frames,
-                    link,
-                    messages,
-                };
-                (PushBody::from_stream(body), "promise")
-            }
-            None => {
-                let frames = Frames::new(subscription, push.inner.ndjson, push.listen())
-                    .max_take_bytes(push.config().max_write_bytes);
-                (PushBody::stream(frames, stalled_reader), "inline")
-            }
-        };
-        let mut response = response::stream(PushFraming.content_type(), body);
-        response
-            .headers_mut()
-            .insert(PUSH_MODE, HeaderValue::from_static(mode));
-        response
-    })
+    streaming::respond_with(
+        push,
+        channel,
+        &request,
+        move |push, subscription, stalled_reader| {
+            let (mut response, mode) = match server_push {
+                Some(link) => {
+                    let frames = Frames::new(subscription, PushFraming, push.listen())
+                        .max_take_bytes(push.config().max_write_bytes);
+                    let body = PromiseBody {
+                        frames,
+                        link,
+                        messages,
+                    };
+                    let body = PushBody::from_stream(body);
+                    (
+                        response::stream(PushFraming.content_type(), body),
+                        "promise",
+                    )
+                }
+                None => {
+                    let inline =
+                        streaming::bytes(push, subscription, push.inner.ndjson, stalled_reader);
+                    (inline, "inline")
+                }
+            };
+            response
+                .headers_mut()
+                .insert(PUSH_MODE, HeaderValue::from_static(mode));
+            response
+        },
+    )
 }
 
 /// `/p/channels/news/push` → `/p/channels/news/messages/`.

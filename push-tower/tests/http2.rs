@@ -115,6 +115,12 @@ async fn plain_get(client: &mut SendRequest<Bytes>, uri: &http::Uri) -> Response
     Response::from_parts(head, read_all(body).await)
 }
 
+/// The connection still answers a new request.
+async fn assert_serves_on(client: &mut SendRequest<Bytes>, addr: SocketAddr) {
+    let health = plain_get(client, &format!("http://{addr}/healthz").parse().unwrap()).await;
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn each_event_is_pushed_as_exactly_what_a_plain_get_answers() {
     let server = TestServer::start().await;
@@ -257,12 +263,7 @@ async fn resetting_pushed_streams_or_the_parent_leaves_nothing_held() {
     drop(promises);
     wait_for_info(&http, "news", |info| info["subscribers"] == 0).await;
     // The connection serves on.
-    let health = plain_get(
-        &mut client,
-        &format!("http://{}/healthz", server.addr).parse().unwrap(),
-    )
-    .await;
-    assert_eq!(health.status(), StatusCode::OK);
+    assert_serves_on(&mut client, server.addr).await;
 }
 
 #[tokio::test]
@@ -377,12 +378,7 @@ async fn oversized_headers_are_refused_and_the_connection_serves_on() {
         ),
         Err(error) => assert!(error.is_reset(), "{error}"),
     }
-    let health = plain_get(
-        &mut client,
-        &format!("http://{}/healthz", server.addr).parse().unwrap(),
-    )
-    .await;
-    assert_eq!(health.status(), StatusCode::OK);
+    assert_serves_on(&mut client, server.addr).await;
 }
 
 #[tokio::test]
