@@ -50,8 +50,8 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use http_body::{Body as _, Frame};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::upgrade::OnUpgrade;
-use push_core::Channels;
-use push_tower::{Push, PushBody};
+use push_core::{Channels, Technique};
+use push_tower::{Push, PushBody, Router};
 use sync_wrapper::SyncStream;
 use tower_service::Service;
 use warp::filters::path::FullPath;
@@ -67,28 +67,156 @@ pub fn routes<C: Channels>(
     push: Push<C>,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let router = push.router();
-    ours()
-        .and(warp::method())
-        .and(warp::path::full())
+    ours().and(warp::path::full()).and(exchange()).and_then(
+        move |path: FullPath, exchange: Exchange<_>| {
+            let router = router.clone();
+            async move { Ok::<_, Infallible>(exchange.answer(router, path.as_str()).await) }
+        },
+    )
+}
+
+/// `GET /channels/{name}/poll`: short polling (push-tower's
+/// [`poll`](push_tower::poll)).
+pub fn poll<C: Channels>(
+    push: Push<C>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    technique(push, Technique::Poll)
+}
+
+/// `GET /channels/{name}/longpoll`: long polling (push-tower's
+/// [`long_poll`](push_tower::long_poll)).
+pub fn long_poll<C: Channels>(
+    push: Push<C>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    technique(push, Technique::LongPoll)
+}
+
+/// `GET /channels/{name}/sse`: Server-Sent Events (push-tower's
+/// [`sse`](push_tower::sse)).
+pub fn sse<C: Channels>(
+    push: Push<C>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    technique(push, Technique::Sse)
+}
+
+/// `GET /channels/{name}/stream`: NDJSON streaming (push-tower's
+/// [`ndjson`](push_tower::ndjson)).
+pub fn ndjson<C: Channels>(
+    push: Push<C>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    technique(push, Technique::Ndjson)
+}
+
+/// `GET /channels/{name}/ws`: WebSocket over HTTP/1.1 (push-tower's
+/// [`ws`](push_tower::ws)). warp's own `ws` filter is not used: it pins its
+/// own tungstenite and its default buffers, and copies each message; this
+/// takes the connection's upgrade from the request, as warp's filter does,
+/// and runs push-tower's socket, with its 512-byte read buffer, coalesced
+/// writes and close codes.
+pub fn ws<C: Channels>(
+    push: Push<C>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    technique(push, Technique::WebSocket)
+}
+
+/// `GET /channels/{name}/push`: HTTP/2 server push in its inline form
+/// (push-tower's [`http2_push`](push_tower::http2_push)); warp's server
+/// cannot push.
+pub fn http2_push<C: Channels>(
+    push: Push<C>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    technique(push, Technique::Http2Push)
+}
+
+/// `POST /channels/{name}`: publishing (push-tower's
+/// [`publish`](push_tower::publish)); `201 {"id":…}`.
+pub fn publish<C: Channels>(
+    push: Push<C>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let router = push.router();
+    warp::post()
+        .and(warp::path("channels"))
+        .and(warp::path::param::<String>())
+        .and(warp::path::end())
+        .and(exchange())
+        .and_then(move |name: String, exchange: Exchange<_>| {
+            let router = router.clone();
+            async move {
+                Ok::<_, Infallible>(exchange.answer(router, &format!("/channels/{name}")).await)
+            }
+        })
+}
+
+/// One technique's route: `GET /channels/{name}/{segment}`, the name a path
+/// parameter, the start position from `Last-Event-ID` or the query.
+fn technique<C: Channels>(
+    push: Push<C>,
+    technique: Technique,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let router = push.router();
+    let segment = technique.path_segment();
+    warp::get()
+        .and(warp::path("channels"))
+        .and(warp::path::param::<String>())
+        .and(warp::path(segment))
+        .and(warp::path::end())
+        .and(exchange())
+        .and_then(move |name: String, exchange: Exchange<_>| {
+            let router = router.clone();
+            async move {
+                let path = format!("/channels/{name}/{segment}");
+                Ok::<_, Infallible>(exchange.answer(router, &path).await)
+            }
+        })
+}
+
+/// What a route hands on from the request: method, query, headers (among
+/// them `Last-Event-ID` and a WebSocket handshake's), the connection's
+/// upgrade and the body.
+struct Exchange<S> {
+    method: Method,
+    query: String,
+    headers: HeaderMap,
+    on_upgrade: Option<OnUpgrade>,
+    body: S,
+}
+
+fn exchange() -> impl Filter<
+    Extract = (Exchange<impl Stream<Item = Result<impl Buf, warp::Error>> + Send + 'static>,),
+    Error = Rejection,
+> + Clone {
+    warp::method()
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
         .and(warp::body::stream())
-        .and_then(
-            move |method: Method,
-                  path: FullPath,
-                  query: String,
-                  headers: HeaderMap,
-                  on_upgrade: Option<OnUpgrade>,
-                  body| {
-                let mut router = router.clone();
-                async move {
-                    let request = request(method, &path, &query, headers, on_upgrade, body);
-                    let Ok(response) = router.call(request).await;
-                    Ok::<_, Infallible>(reply(response))
-                }
-            },
-        )
+        .map(|method, query, headers, on_upgrade, body| Exchange {
+            method,
+            query,
+            headers,
+            on_upgrade,
+            body,
+        })
+}
+
+impl<S, B> Exchange<S>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    B: Buf + 'static,
+{
+    /// push-tower's answer to this exchange at `path`.
+    async fn answer<C: Channels>(self, mut router: Router<C>, path: &str) -> Response {
+        let request = request(
+            self.method,
+            path,
+            &self.query,
+            self.headers,
+            self.on_upgrade,
+            self.body,
+        );
+        let Ok(response) = router.call(request).await;
+        reply(response)
+    }
 }
 
 /// Matches the paths of the wire contract, rejecting others untouched.
@@ -108,7 +236,7 @@ fn ours() -> impl Filter<Extract = (), Error = Rejection> + Copy {
 /// The request push-tower's router reads, from what warp extracted.
 fn request<S, B>(
     method: Method,
-    path: &FullPath,
+    path: &str,
     query: &str,
     headers: HeaderMap,
     on_upgrade: Option<OnUpgrade>,
@@ -116,12 +244,12 @@ fn request<S, B>(
 ) -> Request<StreamBody<impl Stream<Item = Result<Frame<Bytes>, warp::Error>> + Send>>
 where
     S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
-    B: Buf,
+    B: Buf + 'static,
 {
     let uri = if query.is_empty() {
-        path.as_str().to_owned()
+        path.to_owned()
     } else {
-        format!("{}?{query}", path.as_str())
+        format!("{path}?{query}")
     };
     let body =
         StreamBody::new(body.map_ok(|mut data| Frame::data(data.copy_to_bytes(data.remaining()))));

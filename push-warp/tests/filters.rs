@@ -1,0 +1,159 @@
+//! The filters in a warp app: composed with the app's own routes and its
+//! `recover`, rejecting what is not theirs so that warp tries the next
+//! route, and draining with the `shutdown` signal on graceful shutdown.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use conformance::{
+    HttpClient, Protocol, Received, SignalKind, StartAt, Technique, Transport, WireClient,
+};
+use http::{Method, StatusCode};
+use push_core::{Hub, HubConfig};
+use push_tower::{Config, Push};
+use warp::{Filter, Rejection, Reply};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn push() -> Push {
+    Push::new(Hub::new(HubConfig::default()), Config::default())
+}
+
+/// The app's own answer to what no route took (warp merges the rejections
+/// of every route tried, so a path no route knows may come back as a wrong
+/// method of one of them).
+async fn app_not_found(_: Rejection) -> Result<impl Reply, Infallible> {
+    Ok(warp::reply::with_status(
+        "the app's own not found",
+        StatusCode::NOT_FOUND,
+    ))
+}
+
+async fn start<F>(app: F) -> String
+where
+    F: Filter + Clone + Send + Sync + 'static,
+    F::Extract: Reply,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(warp::serve(app).incoming(listener).run());
+    base
+}
+
+#[tokio::test]
+async fn technique_filters_compose_with_the_apps_routes_and_recover() {
+    let push = push();
+    let hello = warp::path("hello").map(|| "hello");
+    let app = push_warp::publish(push.clone())
+        .or(push_warp::poll(push.clone()))
+        .or(push_warp::ndjson(push.clone()))
+        .or(hello)
+        .recover(app_not_found);
+    let base = start(app).await;
+    let http = HttpClient::new(&base, Protocol::Http1);
+
+    let published = http
+        .fetch(
+            Method::POST,
+            "/channels/news",
+            &[("content-type", "text/plain")],
+            Bytes::from("hi"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(published.status, 201);
+    let poll = http.get("/channels/news/poll?from=earliest").await.unwrap();
+    assert_eq!(poll.status, 200);
+    assert_eq!(poll.json()["messages"][0]["data"], "hi");
+    assert_eq!(http.get("/hello").await.unwrap().body, "hello");
+    let elsewhere = http.get("/nowhere").await.unwrap();
+    assert_eq!(elsewhere.status, 404);
+    assert_eq!(elsewhere.body, "the app's own not found");
+
+    // A matched route answers push's own JSON errors, not a rejection.
+    let bad = http
+        .get("/channels/news/poll?after=nonsense")
+        .await
+        .unwrap();
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.error_code().as_deref(), Some("bad_cursor"));
+}
+
+#[tokio::test]
+async fn what_the_filters_reject_reaches_the_apps_other_routes() {
+    let push = push();
+    // The app answers other methods and paths beside push's routes.
+    let app_post = warp::post()
+        .and(warp::path!("channels" / String / "poll"))
+        .map(|name: String| format!("the app's POST to {name}"));
+    let app_custom = warp::path!("channels" / String / "custom").map(|name: String| name);
+    let app = push_warp::poll(push.clone())
+        .or(push_warp::sse(push.clone()))
+        .or(app_post)
+        .or(app_custom);
+    let base = start(app).await;
+    let http = HttpClient::new(&base, Protocol::Http1);
+
+    let posted = http
+        .fetch(Method::POST, "/channels/a/poll", &[], Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(posted.body, "the app's POST to a");
+    assert_eq!(http.get("/channels/a/custom").await.unwrap().body, "a");
+    assert_eq!(http.get("/channels/a/poll").await.unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_ends_streams_with_the_shutdown_signal() {
+    let push = push();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let drain = push.clone();
+    let server = tokio::spawn(
+        warp::serve(push_warp::routes(push.clone()))
+            .incoming(listener)
+            .graceful(async move {
+                let _ = stopped.await;
+                drain.shutdown();
+            })
+            .run(),
+    );
+    let mut sessions = Vec::new();
+    for technique in [Technique::Sse, Technique::Ndjson, Technique::WebSocket] {
+        let client = WireClient::new(technique, HttpClient::new(&base, Protocol::Http1));
+        let mut session = client.open("news", StartAt::Now).await.unwrap();
+        let first = tokio::time::timeout(TIMEOUT, session.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(&first, Some(Received::Signal(s)) if s.kind == SignalKind::Position),
+            "{technique}: {first:?}"
+        );
+        sessions.push((technique, session));
+    }
+    stop.send(()).unwrap();
+    for (technique, mut session) in sessions {
+        let last = loop {
+            match tokio::time::timeout(TIMEOUT, session.next())
+                .await
+                .unwrap()
+                .unwrap()
+            {
+                Some(Received::Heartbeat) => continue,
+                other => break other,
+            }
+        };
+        assert!(
+            matches!(&last, Some(Received::Signal(s)) if s.kind == SignalKind::Shutdown),
+            "{technique}: {last:?}"
+        );
+    }
+    // Every stream ended, so the server drains and stops.
+    tokio::time::timeout(TIMEOUT, server)
+        .await
+        .unwrap()
+        .unwrap();
+}
