@@ -6,7 +6,7 @@
 //! long polling, Server-Sent Events, NDJSON streaming, WebSocket over
 //! HTTP/1.1, and HTTP/2 push in its inline form). It is not a second
 //! implementation: each request goes to push-tower's
-//! [`Router`](push_tower::Router), so the subscribe step, the delivery engine,
+//! [`Router`], so the subscribe step, the delivery engine,
 //! the framings and the JSON errors are the ones every push server uses, and
 //! each event's shared bytes reach warp's body without a per-subscriber copy.
 //! Paths outside those two are rejected as warp rejects any unmatched path,
