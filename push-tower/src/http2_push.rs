@@ -67,6 +67,7 @@ use push_core::{ChannelName, Channels, Delivery, Subscription};
 use crate::body::{ByteStream, PushBody};
 use crate::channel_from::technique_service;
 use crate::serve::server_push::{Pushed, ServerPush};
+use crate::serve::ConnectionHandle;
 use crate::{response, streaming, Push, ResponseFuture};
 
 /// The response header that says how events arrive: `promise` (pushed
@@ -84,9 +85,8 @@ pub(crate) fn respond<C: Channels, B>(
     channel: ChannelName,
     request: Request<B>,
 ) -> ResponseFuture {
-    let server_push = request
-        .extensions()
-        .get::<ServerPush>()
+    let server_push = ConnectionHandle::of(request.extensions())
+        .and_then(|handle| handle.server_push.as_ref())
         .filter(|link| !link.is_refused())
         .cloned();
     let messages = messages_path(request.uri().path());

@@ -8,6 +8,7 @@ use push_core::engine::Frames;
 use push_core::{ChannelName, Channels};
 
 use crate::body::PushBody;
+use crate::serve::ConnectionHandle;
 use crate::stalled_reader::StalledReader;
 use crate::subscribe::Subscribe;
 use crate::{error, response, Push, ResponseFuture};
@@ -59,8 +60,9 @@ where
     };
     // Only HTTP/1 connections are dropped for one stalled stream.
     let stalled_reader = (request.version() <= http::Version::HTTP_11)
-        .then(|| request.extensions().get::<StalledReader>().cloned())
-        .flatten();
+        .then(|| ConnectionHandle::of(request.extensions()))
+        .flatten()
+        .and_then(|handle| handle.stalled_reader.clone());
     let push = push.clone();
     ResponseFuture::pending(async move {
         match subscribe.on(push.channels()).await {

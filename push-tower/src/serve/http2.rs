@@ -31,6 +31,7 @@ use super::incoming::RequestBody;
 use super::rewind::Rewind;
 use super::server_push::{Pushed, ServerPush, MAX_PUSHES_IN_FLIGHT};
 use super::upgrade::{H2Stream, H2Upgrade};
+use super::ConnectionHandle;
 use super::{BoxError, Served};
 
 /// What the loop allows each client.
@@ -141,6 +142,7 @@ async fn serve_stream<S, B>(
 {
     let (mut parts, recv) = request.into_parts();
     let mut upgrade = None;
+    let mut handle = ConnectionHandle::new(parts.version);
     let body = match parts.extensions.remove::<h2::ext::Protocol>() {
         Some(protocol) if parts.method == Method::CONNECT => {
             // The socket takes the stream over; the service reads no body.
@@ -148,7 +150,7 @@ async fn serve_stream<S, B>(
                 .extensions
                 .insert(hyper::ext::Protocol::from(protocol.as_str()));
             let (extension, handover) = H2Upgrade::new();
-            parts.extensions.insert(extension);
+            handle.upgrade = Some(extension);
             upgrade = Some((handover, recv));
             RequestBody::empty()
         }
@@ -158,9 +160,10 @@ async fn serve_stream<S, B>(
         .filter(|_| parts.method == Method::GET && parts.uri.authority().is_some())
         .map(|limit| {
             let link = ServerPush::new(limit);
-            parts.extensions.insert(link.clone());
+            handle.server_push = Some(link.clone());
             link
         });
+    parts.extensions.insert(handle);
     let scheme = parts.uri.scheme().cloned();
     let authority = parts.uri.authority().cloned();
     let request = Request::from_parts(parts, body);
@@ -186,6 +189,11 @@ async fn serve_stream<S, B>(
     // A 2xx to CONNECT has no length: the stream is the tunnel.
     let length = body.size_hint().exact().filter(|_| upgrade.is_none());
     finish_head(&mut head.headers, head.status, length);
+    if upgrade.is_some() {
+        // RFC 9110 §9.3.6: never a length on a 2xx to CONNECT, even one a
+        // framework set from its empty body (warp does).
+        head.headers.remove(header::CONTENT_LENGTH);
+    }
     let head = Response::from_parts(head, ());
 
     if let Some((handover, recv)) = upgrade {

@@ -26,6 +26,7 @@
 //! # }
 //! ```
 
+mod connection;
 mod date;
 mod http2;
 mod incoming;
@@ -53,6 +54,7 @@ use tokio::task::JoinSet;
 
 use push_core::Channels;
 
+pub use connection::ConnectionHandle;
 pub use incoming::{BodyError, RequestBody};
 
 use crate::push::Drain;
@@ -339,7 +341,11 @@ where
 
     fn call(&mut self, request: Request<Incoming>) -> S::Future {
         let mut request = request.map(RequestBody::http1);
-        request.extensions_mut().insert(self.stalled_reader.clone());
+        let version = request.version();
+        request.extensions_mut().insert(ConnectionHandle {
+            stalled_reader: Some(self.stalled_reader.clone()),
+            ..ConnectionHandle::new(version)
+        });
         self.inner.call(request)
     }
 }

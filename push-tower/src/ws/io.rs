@@ -9,6 +9,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::serve::upgrade::{H2Stream, H2Upgrade};
+use crate::serve::ConnectionHandle;
 
 /// Where the upgraded stream will come from: hyper (HTTP/1.1, or HTTP/2
 /// under a hyper server) or this crate's HTTP/2 loop.
@@ -23,7 +24,9 @@ impl Upgrade {
         if let Some(on_upgrade) = extensions.remove::<OnUpgrade>() {
             return Some(Upgrade::Hyper(on_upgrade));
         }
-        extensions.remove::<H2Upgrade>().map(Upgrade::Http2)
+        ConnectionHandle::of(extensions)
+            .and_then(|handle| handle.upgrade.clone())
+            .map(Upgrade::Http2)
     }
 
     /// The stream, once the answer is sent; `None` if the client went away
