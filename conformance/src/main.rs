@@ -1,7 +1,7 @@
 //! `conformance`: checks a running server that implements the wire contract.
 //!
 //! ```text
-//! cargo run -p conformance -- --url http://127.0.0.1:8080 [--technique sse,ndjson] [--protocol http1,h2c]
+//! cargo run -p conformance -- --url http://127.0.0.1:8080 [--technique sse,ndjson] [--protocol http1,h2c] [--skip ws-h2c]
 //! ```
 //!
 //! It learns the server's limits from `GET /channels/{name}`, runs every
@@ -9,13 +9,16 @@
 //! if any scenario failed (2 if the server could not be reached). HTTP/2
 //! server push over h2c is checked twice: with push enabled (`push-h2c`) and
 //! with the client's `SETTINGS_ENABLE_PUSH = 0` (`push-h2c-nopush`).
+//! `--skip` leaves out transports a server does not carry, by the names the
+//! table's columns use: warp's server, for one, neither pushes nor takes
+//! WebSocket over HTTP/2 (`--skip ws-h2c,push-h2c`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use conformance::clients::every_client;
-use conformance::{HttpClient, Protocol, Suite, Technique, WireClient, WireControl};
+use conformance::{HttpClient, Protocol, Suite, Technique, Transport, WireControl};
 
 /// Check a running push server against the semantics contract.
 #[derive(Debug, Parser)]
@@ -39,6 +42,10 @@ struct Args {
     /// Run only these scenarios (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Transports to leave out, by the names the table's columns use (such
+    /// as ws-h2c, push-h2c), for a server that does not carry them.
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
     /// The long-poll `timeout` the client asks for, in seconds.
     #[arg(long, default_value_t = 5.0)]
     long_poll_timeout: f64,
@@ -83,15 +90,15 @@ async fn main() -> ExitCode {
     let control = WireControl::new(HttpClient::new(&args.url, Protocol::Http1));
     let long_poll_timeout = Duration::from_secs_f64(args.long_poll_timeout);
     let mut clients = every_client(&args.url, &protocols, &args.technique, long_poll_timeout);
-    if protocols.contains(&Protocol::H2c) && args.technique.contains(&Technique::Http2Push) {
-        // The fallback a client that declines push must get.
-        let http = HttpClient::new(&args.url, Protocol::H2c);
-        clients.push(
-            WireClient::new(Technique::Http2Push, http)
-                .long_poll_timeout(long_poll_timeout)
-                .push_disabled(),
+    let names: Vec<String> = clients.iter().map(Transport::name).collect();
+    if let Some(unknown) = args.skip.iter().find(|name| !names.contains(name)) {
+        eprintln!(
+            "conformance: --skip {unknown:?} names no transport of this run; these run: {}",
+            names.join(", ")
         );
+        return ExitCode::from(2);
     }
+    clients.retain(|client| !args.skip.contains(&client.name()));
     let mut suite = Suite::new(&control).transports(&clients);
     let only: Vec<&str> = args.only.iter().map(String::as_str).collect();
     if !only.is_empty() {

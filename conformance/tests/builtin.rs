@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use conformance::clients::every_client;
 use conformance::runner::suite_limits;
-use conformance::{HttpClient, Protocol, Suite, Technique, Transport, WireClient, WireControl};
+use conformance::{HttpClient, Protocol, Suite, Technique, Transport, WireControl};
 use push_core::{Hub, HubConfig};
 use push_tower::{serve, Config, Push};
 
@@ -25,16 +25,13 @@ async fn every_builtin_technique_passes_on_http1_and_h2c() {
 
     let control = WireControl::new(HttpClient::new(&base, Protocol::Http1))
         .on_shutdown(move || push.shutdown());
-    let mut clients = every_client(
+    // With the fallback of HTTP/2 push: SETTINGS_ENABLE_PUSH = 0, events
+    // inline.
+    let clients = every_client(
         &base,
         &[Protocol::Http1, Protocol::H2c],
         &Technique::ALL,
         Duration::from_secs(1),
-    );
-    // The fallback of HTTP/2 push: SETTINGS_ENABLE_PUSH = 0, events inline.
-    clients.push(
-        WireClient::new(Technique::Http2Push, HttpClient::new(&base, Protocol::H2c))
-            .push_disabled(),
     );
     let names: Vec<String> = clients.iter().map(Transport::name).collect();
     for push in ["push", "push-h2c", "push-h2c-nopush"] {

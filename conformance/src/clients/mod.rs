@@ -66,7 +66,14 @@ pub struct WireClient {
 
 /// One client per technique of `techniques` per protocol of `protocols`,
 /// all against `base`, each long poll asking for `long_poll_timeout`: the
-/// matrix the suite checks a server with.
+/// matrix the suite checks a server with. With HTTP/2 push over h2c comes
+/// its fallback as well, a client that declines push
+/// ([`push_disabled`](WireClient::push_disabled)).
+///
+/// Each client has its own [`HttpClient`], so its own connections, as
+/// separate users would: one transport's streams then count against a
+/// server's per-connection limit (hyper's is 200 concurrent HTTP/2
+/// streams), not the whole run's.
 ///
 /// ```
 /// use std::time::Duration;
@@ -79,8 +86,9 @@ pub struct WireClient {
 ///     &Technique::ALL,
 ///     Duration::from_secs(1),
 /// );
-/// assert_eq!(clients.len(), 2 * Technique::ALL.len());
+/// assert_eq!(clients.len(), 2 * Technique::ALL.len() + 1);
 /// assert_eq!(clients[Technique::ALL.len()].name(), "poll-h2c");
+/// assert_eq!(clients.last().unwrap().name(), "push-h2c-nopush");
 /// ```
 pub fn every_client(
     base: &str,
@@ -88,15 +96,23 @@ pub fn every_client(
     techniques: &[Technique],
     long_poll_timeout: Duration,
 ) -> Vec<WireClient> {
-    protocols
+    let client = |technique, protocol| {
+        WireClient::new(technique, HttpClient::new(base, protocol))
+            .long_poll_timeout(long_poll_timeout)
+    };
+    let mut clients: Vec<WireClient> = protocols
         .iter()
         .flat_map(|&protocol| {
-            let http = HttpClient::new(base, protocol);
-            techniques.iter().map(move |&technique| {
-                WireClient::new(technique, http.clone()).long_poll_timeout(long_poll_timeout)
-            })
+            techniques
+                .iter()
+                .map(move |&technique| (technique, protocol))
         })
-        .collect()
+        .map(|(technique, protocol)| client(technique, protocol))
+        .collect();
+    if protocols.contains(&Protocol::H2c) && techniques.contains(&Technique::Http2Push) {
+        clients.push(client(Technique::Http2Push, Protocol::H2c).push_disabled());
+    }
+    clients
 }
 
 impl WireClient {
