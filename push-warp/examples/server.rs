@@ -8,15 +8,24 @@
 //! ```
 //!
 //! Ctrl-C (or SIGTERM) shuts push down first, so open streams end with the
-//! `shutdown` signal, and then lets warp drain its connections.
+//! `shutdown` signal, and then lets the server drain its connections.
+//!
+//! warp's server cannot push and does not take HTTP/2 extended `CONNECT`.
+//! `--server push-tower` runs the same filters, turned into a tower service
+//! by `warp::service`, under push-tower's `serve`, which carries both:
+//!
+//! ```text
+//! cargo run -p push-warp --example server -- --listen 127.0.0.1:8081 --server push-tower
+//! nghttp -v http://127.0.0.1:8081/channels/news/push?from=earliest
+//! ```
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use push_core::{Hub, HubConfig, Limits};
-use push_tower::{Config, Push};
+use push_tower::{serve, Config, Push};
 use warp::Filter;
 
 /// Serve an in-memory push hub with every technique warp carries, beside an
@@ -51,6 +60,20 @@ struct Args {
     /// Seconds open connections get to finish on shutdown.
     #[arg(long, default_value_t = 5)]
     drain_secs: u64,
+    /// The server that runs the filters.
+    #[arg(long, value_enum, default_value_t = Server::Warp)]
+    server: Server,
+}
+
+/// Which server runs the warp filters.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Server {
+    /// warp's own: HTTP/1.1 and h2c; HTTP/2 push inline, WebSocket over
+    /// HTTP/1.1 only.
+    Warp,
+    /// push-tower's `serve`: every technique on HTTP/1.1 and h2c, HTTP/2
+    /// push and WebSocket over HTTP/2 included.
+    PushTower,
 }
 
 #[tokio::main]
@@ -94,25 +117,46 @@ async fn main() -> ExitCode {
         }
     };
     let address = listener.local_addr().unwrap_or(args.listen);
-    println!("push-warp example listening on http://{address}");
-    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let drain = push.clone();
-    let server = warp::serve(app)
-        .incoming(listener)
-        .graceful(async move {
-            stop_signal().await;
-            // Streams end with the shutdown signal, so connections finish.
-            drain.shutdown();
-            let _ = stopping.send(());
-        })
-        .run();
-    let deadline = async {
-        let _ = stopped.await;
-        tokio::time::sleep(Duration::from_secs(args.drain_secs)).await;
-    };
-    tokio::select! {
-        () = server => {}
-        () = deadline => eprintln!("server: connections still open after --drain-secs; leaving"),
+    println!(
+        "push-warp example listening on http://{address} ({:?} server)",
+        args.server
+    );
+    let drain = Duration::from_secs(args.drain_secs);
+    match args.server {
+        Server::Warp => {
+            let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+            let shutdown = push.clone();
+            let server = warp::serve(app)
+                .incoming(listener)
+                .graceful(async move {
+                    stop_signal().await;
+                    // Streams end with the shutdown signal, so connections
+                    // finish.
+                    shutdown.shutdown();
+                    let _ = stopping.send(());
+                })
+                .run();
+            // warp's graceful shutdown has no deadline of its own.
+            let deadline = async {
+                let _ = stopped.await;
+                tokio::time::sleep(drain).await;
+            };
+            tokio::select! {
+                () = server => {}
+                () = deadline => eprintln!("server: connections still open after --drain-secs; leaving"),
+            }
+        }
+        Server::PushTower => {
+            let served = serve(listener, warp::service(app))
+                .with_push(push)
+                .drain_deadline(drain)
+                .with_graceful_shutdown(stop_signal())
+                .await;
+            if let Err(error) = served {
+                eprintln!("server: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     println!("push-warp example stopped");
     ExitCode::SUCCESS

@@ -1,53 +1,41 @@
-//! The whole conformance suite against a warp server mounting
-//! `push_warp::routes` beside a route of its own: every technique warp's
-//! server carries, on HTTP/1.1 and h2c.
+//! The whole conformance suite against `push_warp::routes` mounted beside a
+//! route of the app's own: under warp's server, every technique it carries
+//! on HTTP/1.1 and h2c; under push-tower's `serve`, every technique,
+//! HTTP/2 push and WebSocket over HTTP/2 included.
 
 use std::time::Duration;
 
+use conformance::clients::every_client;
 use conformance::runner::suite_limits;
-use conformance::{HttpClient, Protocol, Suite, Technique, WireClient, WireControl};
+use conformance::{HttpClient, Protocol, Suite, Technique, Transport, WireClient, WireControl};
 use push_core::{Hub, HubConfig};
-use push_tower::{Config, Push};
+use push_tower::{serve, Config, Push};
 use warp::Filter;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_whole_suite_passes_over_warp() {
-    let push = Push::new(
+fn push() -> Push {
+    Push::new(
         Hub::new(HubConfig {
             limits: suite_limits(),
             max_channels: 10_000,
         }),
         Config::default(),
-    );
-    let hello = warp::path("hello").map(|| "hello");
-    let app = push_warp::routes(push.clone()).or(hello);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(warp::serve(app).incoming(listener).run());
+    )
+}
 
-    let control = WireControl::new(HttpClient::new(&base, Protocol::Http1))
+/// The app: push under `/api`, beside `GET /hello`.
+fn app(push: Push) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
+    let hello = warp::path("hello").map(|| "hello");
+    warp::path("api").and(push_warp::routes(push)).or(hello)
+}
+
+/// Runs the whole suite against `base` (push under `{base}/api`) with
+/// `clients`, and checks that the app's own route still answers.
+async fn passes(push: Push, base: &str, clients: &[WireClient]) {
+    let api = format!("{base}/api");
+    let control = WireControl::new(HttpClient::new(&api, Protocol::Http1))
         .on_shutdown(move || push.shutdown());
-    let mut clients = Vec::new();
-    for protocol in [Protocol::Http1, Protocol::H2c] {
-        for technique in Technique::ALL {
-            // warp's server neither pushes nor takes extended CONNECT.
-            let carried = protocol == Protocol::Http1
-                || !matches!(technique, Technique::WebSocket | Technique::Http2Push);
-            if carried {
-                clients.push(
-                    WireClient::new(technique, HttpClient::new(&base, protocol))
-                        .long_poll_timeout(Duration::from_secs(1)),
-                );
-            }
-        }
-    }
-    // HTTP/2 push's inline form, which any server carries.
-    clients.push(
-        WireClient::new(Technique::Http2Push, HttpClient::new(&base, Protocol::H2c))
-            .push_disabled(),
-    );
     let report = Suite::new(&control)
-        .transports(&clients)
+        .transports(clients)
         .run()
         .await
         .unwrap();
@@ -55,13 +43,54 @@ async fn the_whole_suite_passes_over_warp() {
     assert_eq!(report.failures(), 0, "{}", report.table());
     assert_eq!(
         report.rows.len(),
-        conformance::scenarios::SCENARIOS.len() * clients.len()
+        conformance::scenarios::SCENARIOS.len() * clients.len(),
+        "every scenario ran for every transport"
     );
+    assert!(report.passes() > report.rows.len() / 2);
 
-    // The app's own route is still served.
-    let hello = HttpClient::new(&base, Protocol::Http1)
+    let hello = HttpClient::new(base, Protocol::Http1)
         .get("/hello")
         .await
         .unwrap();
     assert_eq!(hello.body, "hello");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_suite_passes_under_warps_server() {
+    let push = push();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(warp::serve(app(push.clone())).incoming(listener).run());
+
+    // warp's server neither pushes nor takes HTTP/2 extended CONNECT.
+    let clients: Vec<WireClient> = every_client(
+        &format!("{base}/api"),
+        &[Protocol::Http1, Protocol::H2c],
+        &Technique::ALL,
+        Duration::from_secs(1),
+    )
+    .into_iter()
+    .filter(|client| !["ws-h2c", "push-h2c"].contains(&client.name().as_str()))
+    .collect();
+    assert_eq!(clients.len(), 11);
+    passes(push, &base, &clients).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_suite_passes_under_push_towers_serve() {
+    let push = push();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let service = warp::service(app(push.clone()));
+    tokio::spawn(serve(listener, service).with_push(push.clone()).run());
+
+    // Every technique, pushed responses and WebSocket over HTTP/2 included.
+    let clients = every_client(
+        &format!("{base}/api"),
+        &[Protocol::Http1, Protocol::H2c],
+        &Technique::ALL,
+        Duration::from_secs(1),
+    );
+    assert_eq!(clients.len(), 13);
+    passes(push, &base, &clients).await;
 }

@@ -157,3 +157,49 @@ async fn graceful_shutdown_ends_streams_with_the_shutdown_signal() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_push_towers_serve_the_filters_push_and_take_websockets_over_http2() {
+    let push = push();
+    let app = push_warp::ws(push.clone())
+        .or(push_warp::http2_push(push.clone()))
+        .or(push_warp::message(push.clone()))
+        .or(push_warp::publish(push.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(push_tower::serve(listener, warp::service(app)).run());
+
+    let mut sessions = Vec::new();
+    for technique in [Technique::WebSocket, Technique::Http2Push] {
+        let client = WireClient::new(technique, HttpClient::new(&base, Protocol::H2c));
+        // Opening at all proves the handover: over h2c, the ws client sends
+        // an extended CONNECT, and the push client accepts only promises.
+        let session = client.open("news", StartAt::Now).await.unwrap();
+        sessions.push((client.name(), session));
+    }
+    let http = HttpClient::new(&base, Protocol::Http1);
+    let published = http
+        .fetch(
+            Method::POST,
+            "/channels/news",
+            &[("content-type", "text/plain")],
+            Bytes::from("over h2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(published.status, 201);
+    for (name, mut session) in sessions {
+        let event = loop {
+            match tokio::time::timeout(TIMEOUT, session.next())
+                .await
+                .unwrap()
+                .unwrap()
+            {
+                Some(Received::Event(event)) => break event,
+                Some(Received::Heartbeat | Received::Signal(_)) => continue,
+                None => panic!("{name}: ended before the event"),
+            }
+        };
+        assert_eq!(event.data, b"over h2".as_slice(), "{name}");
+    }
+}
