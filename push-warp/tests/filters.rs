@@ -30,6 +30,20 @@ async fn app_not_found(_: Rejection) -> Result<impl Reply, Infallible> {
     ))
 }
 
+/// Publishes `text` to `channel`, which must succeed.
+async fn publish(http: &HttpClient, channel: &str, text: &'static str) {
+    let published = http
+        .fetch(
+            Method::POST,
+            &format!("/channels/{channel}"),
+            &[("content-type", "text/plain")],
+            Bytes::from(text),
+        )
+        .await
+        .unwrap();
+    assert_eq!(published.status, 201, "{:?}", published.body);
+}
+
 async fn start<F>(app: F) -> String
 where
     F: Filter + Clone + Send + Sync + 'static,
@@ -53,16 +67,7 @@ async fn technique_filters_compose_with_the_apps_routes_and_recover() {
     let base = start(app).await;
     let http = HttpClient::new(&base, Protocol::Http1);
 
-    let published = http
-        .fetch(
-            Method::POST,
-            "/channels/news",
-            &[("content-type", "text/plain")],
-            Bytes::from("hi"),
-        )
-        .await
-        .unwrap();
-    assert_eq!(published.status, 201);
+    publish(&http, "news", "hi").await;
     let poll = http.get("/channels/news/poll?from=earliest").await.unwrap();
     assert_eq!(poll.status, 200);
     assert_eq!(poll.json()["messages"][0]["data"], "hi");
@@ -178,16 +183,7 @@ async fn under_push_towers_serve_the_filters_push_and_take_websockets_over_http2
         sessions.push((client.name(), session));
     }
     let http = HttpClient::new(&base, Protocol::Http1);
-    let published = http
-        .fetch(
-            Method::POST,
-            "/channels/news",
-            &[("content-type", "text/plain")],
-            Bytes::from("over h2"),
-        )
-        .await
-        .unwrap();
-    assert_eq!(published.status, 201);
+    publish(&http, "news", "over h2").await;
     for (name, mut session) in sessions {
         let event = loop {
             match tokio::time::timeout(TIMEOUT, session.next())

@@ -1,0 +1,114 @@
+//! What `push-server` and the servers modeled on it share: the command-line
+//! flags that shape the hub and the drain, and the stop signal.
+//!
+//! ```
+//! use clap::Parser;
+//! use push_server::ServerFlags;
+//!
+//! #[derive(Parser)]
+//! struct Args {
+//!     #[command(flatten)]
+//!     server: ServerFlags,
+//! }
+//!
+//! let args = Args::parse_from(["server", "--history-events", "5"]);
+//! let config = args.server.hub_config().unwrap();
+//! assert_eq!(config.limits.history_events, 5);
+//!
+//! let args = Args::parse_from(["server", "--max-channels", "0"]);
+//! assert!(args.server.hub_config().is_err());
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use push_core::{HubConfig, Limits};
+
+/// The flags of `push-server`: the address, the hub's limits and the drain
+/// deadline. Flatten it into a clap parser to take the same flags.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServerFlags {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Events retained per channel for resume.
+    #[arg(long, default_value_t = Limits::default().history_events)]
+    pub history_events: usize,
+    /// Bytes of event data retained per channel for resume.
+    #[arg(long, default_value_t = Limits::default().history_bytes)]
+    pub history_bytes: usize,
+    /// Heartbeat interval on idle streams, in milliseconds.
+    #[arg(long, default_value_t = Limits::default().heartbeat.as_millis() as u64)]
+    pub heartbeat_ms: u64,
+    /// Longest a long poll is held, in milliseconds.
+    #[arg(long, default_value_t = Limits::default().long_poll_max.as_millis() as u64)]
+    pub long_poll_max_ms: u64,
+    /// Largest event accepted, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_event_bytes)]
+    pub max_event_bytes: usize,
+    /// Bytes held for one subscriber beyond the history before it is lagged
+    /// (at least twice --max-event-bytes).
+    #[arg(long, default_value_t = Limits::default().subscriber_buffer_bytes)]
+    pub subscriber_buffer_bytes: usize,
+    /// Most channels held at once.
+    #[arg(long, default_value_t = HubConfig::default().max_channels)]
+    pub max_channels: usize,
+    /// Seconds open connections get to finish on shutdown.
+    #[arg(long, default_value_t = 5)]
+    pub drain_secs: u64,
+}
+
+impl ServerFlags {
+    /// The hub's configuration from the flags.
+    ///
+    /// # Errors
+    ///
+    /// A sentence naming the flag to change, if the limits break
+    /// [`Limits::validate`] or `--max-channels` is 0.
+    pub fn hub_config(&self) -> Result<HubConfig, String> {
+        let limits = Limits {
+            history_events: self.history_events,
+            history_bytes: self.history_bytes,
+            heartbeat: Duration::from_millis(self.heartbeat_ms),
+            long_poll_max: Duration::from_millis(self.long_poll_max_ms),
+            max_event_bytes: self.max_event_bytes,
+            subscriber_buffer_bytes: self.subscriber_buffer_bytes,
+            ..Limits::default()
+        };
+        limits.validate().map_err(|problem| problem.to_string())?;
+        if self.max_channels == 0 {
+            return Err("--max-channels must be at least 1".to_owned());
+        }
+        Ok(HubConfig {
+            limits,
+            max_channels: self.max_channels,
+        })
+    }
+
+    /// How long open connections get to finish on shutdown.
+    pub fn drain_deadline(&self) -> Duration {
+        Duration::from_secs(self.drain_secs)
+    }
+}
+
+/// Resolves on Ctrl-C, or SIGTERM on Unix.
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
