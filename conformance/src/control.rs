@@ -104,6 +104,8 @@ impl std::error::Error for ControlError {}
 #[derive(Clone)]
 pub struct WireControl {
     http: HttpClient,
+    /// Where channels are described, if not `http`.
+    observed: Option<HttpClient>,
     shutdown: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }
 
@@ -112,8 +114,27 @@ impl WireControl {
     pub fn new(http: HttpClient) -> Self {
         WireControl {
             http,
+            observed: None,
             shutdown: None,
         }
+    }
+
+    /// Describes channels through `node` instead: for a cluster, where the
+    /// suite publishes and closes through one node and subscribes through
+    /// another. The subscribing node is the one that counts its
+    /// subscribers and their buffered bytes; events, head and limits are
+    /// the same on every node.
+    ///
+    /// ```
+    /// use conformance::{HttpClient, Protocol, WireControl};
+    ///
+    /// let control = WireControl::new(HttpClient::new("http://127.0.0.1:8080", Protocol::Http1))
+    ///     .observing(HttpClient::new("http://127.0.0.1:8081", Protocol::Http1));
+    /// # let _ = control;
+    /// ```
+    pub fn observing(mut self, node: HttpClient) -> Self {
+        self.observed = Some(node);
+        self
     }
 
     /// Lets the suite start a graceful shutdown by calling `shutdown` (for
@@ -130,6 +151,7 @@ impl fmt::Debug for WireControl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WireControl")
             .field("http", &self.http)
+            .field("observed", &self.observed)
             .field("shutdown", &self.shutdown.is_some())
             .finish()
     }
@@ -240,7 +262,9 @@ impl Control for WireControl {
     ) -> BoxFuture<'a, Result<ChannelState, ControlError>> {
         Box::pin(async move {
             let answer = self
-                .http
+                .observed
+                .as_ref()
+                .unwrap_or(&self.http)
                 .get(&format!("/channels/{channel}"))
                 .await
                 .map_err(|e| ControlError(e.to_string()))?;

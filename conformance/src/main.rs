@@ -1,7 +1,7 @@
 //! `conformance`: checks a running server that implements the wire contract.
 //!
 //! ```text
-//! cargo run -p conformance -- --url http://127.0.0.1:8080 [--technique sse,ndjson] [--protocol http1,h2c] [--skip ws-h2c]
+//! cargo run -p conformance -- --url http://127.0.0.1:8080 [--technique sse,ndjson] [--protocol http1,h2c] [--skip ws-h2c] [--control-url http://127.0.0.1:8081]
 //! ```
 //!
 //! It learns the server's limits from `GET /channels/{name}`, runs every
@@ -11,7 +11,9 @@
 //! with the client's `SETTINGS_ENABLE_PUSH = 0` (`push-h2c-nopush`).
 //! `--skip` leaves out transports a server does not carry, by the names the
 //! table's columns use: warp's server, for one, neither pushes nor takes
-//! WebSocket over HTTP/2 (`--skip ws-h2c,push-h2c`).
+//! WebSocket over HTTP/2 (`--skip ws-h2c,push-h2c`). `--control-url`
+//! checks a cluster: publishes and closes go to one node, subscriptions to
+//! another.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -42,6 +44,10 @@ struct Args {
     /// Run only these scenarios (comma-separated names).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Publish and close through this URL instead (another node of a
+    /// cluster); subscriptions, and descriptions of their node, go to --url.
+    #[arg(long)]
+    control_url: Option<String>,
     /// Transports to leave out, by the names the table's columns use (such
     /// as ws-h2c, push-h2c), for a server that does not carry them.
     #[arg(long, value_delimiter = ',')]
@@ -87,7 +93,11 @@ async fn main() -> ExitCode {
         eprintln!("conformance: --long-poll-timeout must be a positive number of seconds");
         return ExitCode::from(2);
     }
-    let control = WireControl::new(HttpClient::new(&args.url, Protocol::Http1));
+    let control = match &args.control_url {
+        None => WireControl::new(HttpClient::new(&args.url, Protocol::Http1)),
+        Some(control_url) => WireControl::new(HttpClient::new(control_url, Protocol::Http1))
+            .observing(HttpClient::new(&args.url, Protocol::Http1)),
+    };
     let long_poll_timeout = Duration::from_secs_f64(args.long_poll_timeout);
     let mut clients = every_client(&args.url, &protocols, &args.technique, long_poll_timeout);
     let names: Vec<String> = clients.iter().map(Transport::name).collect();

@@ -44,6 +44,15 @@ pub enum Error {
     /// accepts no more events. Through a [`Hub`](crate::Hub) the next use of
     /// the name starts a new incarnation instead.
     Closed,
+    /// A [follower](crate::MemoryChannel::following) was given an event
+    /// that is not its head's successor: it missed events, and should be
+    /// replaced by one that starts where its store stands.
+    OutOfSequence {
+        /// The id the follower expected next.
+        expected: EventId,
+        /// The id it was given.
+        got: EventId,
+    },
     /// A backend (a remote store, say) failed; the operation may succeed if
     /// retried later.
     Backend(Box<dyn std::error::Error + Send + Sync>),
@@ -68,6 +77,10 @@ impl fmt::Display for Error {
                 "the server already holds its maximum of {max} channels; retry later or reuse an existing channel"
             ),
             Error::Closed => f.write_str("the channel is closed; open a new one"),
+            Error::OutOfSequence { expected, got } => write!(
+                f,
+                "event {got} arrived where {expected} was due: events were missed; follow the store again from its current head"
+            ),
             Error::Backend(error) => write!(f, "the channel's backend failed: {error}; retry later"),
         }
     }

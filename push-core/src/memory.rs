@@ -49,6 +49,14 @@ use crate::sync::{Arc, Mutex, MutexGuard};
 /// allocation, so that a flood of empty events is bounded too.
 pub const EVENT_OVERHEAD_BYTES: usize = 64;
 
+/// What `message` counts for in the history and subscriber bounds: its
+/// data, its name and [`EVENT_OVERHEAD_BYTES`]. A store that trims by
+/// [`Limits::history_bytes`] counts with this to keep the same window as
+/// the in-memory channel.
+pub fn history_cost(message: &Message) -> usize {
+    message.data().len() + message.name().map_or(0, str::len) + EVENT_OVERHEAD_BYTES
+}
+
 /// An in-memory channel: retained history, live fan-out, bounded subscribers.
 ///
 /// Cloning gives another handle to the same channel. See the
@@ -150,6 +158,45 @@ impl MemoryChannel {
         }
     }
 
+    /// A channel that follows a store numbering its events elsewhere (a
+    /// remote store, mirrored on this node for local fan-out): its epoch is
+    /// `head`'s, it holds no event yet, and its next event is `head`'s
+    /// successor, given with [`MemoryChannel::publish_with_id`]. Fed the
+    /// same events, it retains the same window as any other follower or
+    /// store that trims by the same limits, so a cursor meets the same gap
+    /// on every node.
+    ///
+    /// # Panics
+    ///
+    /// As [`MemoryChannel::new`].
+    pub fn following(limits: Limits, head: EventId) -> Self {
+        let channel = Self::with_epoch(limits, head.epoch());
+        {
+            let mut state = channel.shared.lock();
+            state.head_seq = head.seq();
+            state.history_start = head.seq() + 1;
+        }
+        channel
+    }
+
+    /// Stores `message` as event `id`, which must be the head's successor,
+    /// and delivers it to every subscriber: how a
+    /// [follower](MemoryChannel::following) takes the events its store
+    /// numbered.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfSequence`] if `id` is not the successor of the head
+    /// (nothing is stored; a follower that missed events should be
+    /// replaced), [`Error::TooLarge`] and [`Error::Closed`] as for
+    /// [`Channel::publish`].
+    pub fn publish_with_id(&self, id: EventId, message: Message) -> Result<(), Error> {
+        match self.try_publish_as(Some(id), message) {
+            Ok(result) => result.map(|_| ()),
+            Err(Retired) => Err(Error::Closed),
+        }
+    }
+
     /// The channel's limits.
     pub fn limits(&self) -> &Limits {
         &self.shared.limits
@@ -161,6 +208,15 @@ impl MemoryChannel {
     }
 
     pub(crate) fn try_publish(&self, message: Message) -> Result<Result<EventId, Error>, Retired> {
+        self.try_publish_as(None, message)
+    }
+
+    /// Publishes as the head's successor, which must be `expected` if given.
+    fn try_publish_as(
+        &self,
+        expected: Option<EventId>,
+        message: Message,
+    ) -> Result<Result<EventId, Error>, Retired> {
         let limits = &self.shared.limits;
         let len = message.data().len();
         if len > limits.max_event_bytes {
@@ -169,7 +225,7 @@ impl MemoryChannel {
                 max: limits.max_event_bytes,
             }));
         }
-        let cost = len + message.name().map_or(0, str::len) + EVENT_OVERHEAD_BYTES;
+        let cost = history_cost(&message);
         let now = limits.history_age.map(|_| Instant::now());
         let mut scratch = self.shared.scratch();
         let id = {
@@ -180,8 +236,14 @@ impl MemoryChannel {
             if state.closed {
                 return Ok(Err(Error::Closed));
             }
+            let id = EventId::new(state.epoch, state.head_seq + 1);
+            if let Some(expected) = expected.filter(|expected| *expected != id) {
+                return Ok(Err(Error::OutOfSequence {
+                    expected: id,
+                    got: expected,
+                }));
+            }
             state.head_seq += 1;
-            let id = EventId::new(state.epoch, state.head_seq);
             state.published_bytes += cost as u64;
             let end_offset = state.published_bytes;
             state.log.push_back(Entry {
@@ -1083,6 +1145,47 @@ mod tests {
             .expect("woken")
             .unwrap();
         assert!(matches!(item, Some(Item::Event(_))));
+    }
+
+    #[test]
+    fn a_follower_takes_its_stores_ids_and_trims_as_the_store_does() {
+        let epoch = Epoch::from_u64(7);
+        let follower = MemoryChannel::following(limits(), EventId::new(epoch, 40));
+        let info = standalone(follower.try_describe());
+        assert_eq!(info.head, EventId::new(epoch, 40));
+        assert_eq!((info.retained, info.earliest), (0, None));
+
+        let mut sub = subscribe(&follower, Start::Now);
+        for seq in 41..=47 {
+            let id = EventId::new(epoch, seq);
+            follower
+                .publish_with_id(id, text(&seq.to_string()))
+                .unwrap();
+        }
+        let items = drain(&mut sub);
+        assert_eq!(
+            items[0],
+            Item::Signal(Signal::Position(EventId::new(epoch, 40)))
+        );
+        assert_eq!(data(&items), ["41", "42", "43", "44", "45", "46", "47"]);
+        // The window of any store keeping five events.
+        let info = standalone(follower.try_describe());
+        assert_eq!(info.earliest, Some(EventId::new(epoch, 43)));
+        assert_eq!(info.retained, 5);
+
+        // An id that is not the successor is refused, and nothing stored.
+        let skipped = EventId::new(epoch, 49);
+        assert!(matches!(
+            follower.publish_with_id(skipped, text("late")),
+            Err(Error::OutOfSequence { expected, got })
+                if expected == EventId::new(epoch, 48) && got == skipped
+        ));
+        let other = EventId::new(Epoch::from_u64(8), 48);
+        assert!(follower.publish_with_id(other, text("x")).is_err());
+        assert_eq!(
+            standalone(follower.try_describe()).head,
+            EventId::new(epoch, 47)
+        );
     }
 
     #[test]

@@ -333,7 +333,7 @@ impl From<&Error> for WireError {
                 return Self::new(ErrorCode::TooManyChannels, error.to_string()).with_retry_after(5)
             }
             Error::Closed => ErrorCode::Closed,
-            Error::Backend(_) => {
+            Error::Backend(_) | Error::OutOfSequence { .. } => {
                 return Self::new(ErrorCode::Unavailable, error.to_string()).with_retry_after(1)
             }
         };
