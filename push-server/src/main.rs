@@ -1,7 +1,8 @@
-//! `push-server`: an in-memory push hub served with every technique.
+//! `push-server`: push channels served with every technique, kept in
+//! memory or, with `--redis`, in Redis shared by several nodes.
 //!
 //! ```text
-//! cargo run -p push-server -- --listen 127.0.0.1:8080
+//! cargo run -p push-server -- --listen 127.0.0.1:8080 [--redis redis://127.0.0.1:6379/0]
 //! ```
 //!
 //! It serves the wire contract of `PROTOCOL.md` (publish, short and long
@@ -13,21 +14,32 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use push_core::Hub;
+use push_core::{Channels, Hub};
+use push_redis::{RedisChannels, RedisConfig};
 use push_server::{stop_signal, ServerFlags};
 use push_tower::{serve, Config, Push};
+use tokio::net::TcpListener;
 
-/// Serve an in-memory push hub with every technique.
+/// Serve push channels with every technique: an in-memory hub, or channels
+/// in Redis shared with other nodes.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
     #[command(flatten)]
     server: ServerFlags,
+    /// Keep channels in this Redis (redis://HOST:PORT/DB), shared by every
+    /// node started with it and the same limits, instead of in memory
+    /// (--max-channels then does not apply).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Args { server: args } = Args::parse();
+    let Args {
+        server: args,
+        redis,
+    } = Args::parse();
     let config = match args.hub_config() {
         Ok(config) => config,
         Err(problem) => {
@@ -35,16 +47,42 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let push = Push::new(Hub::new(config), Config::default());
-    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+    let listener = match TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(error) => {
             eprintln!("push-server: cannot listen on {}: {error}", args.listen);
             return ExitCode::FAILURE;
         }
     };
+    match redis {
+        None => run(Hub::new(config), listener, &args, "in memory").await,
+        Some(url) => {
+            let redis_config = RedisConfig {
+                limits: config.limits,
+                ..RedisConfig::default()
+            };
+            match RedisChannels::connect(&url, redis_config).await {
+                Ok(channels) => run(channels, listener, &args, &format!("in Redis at {url}")).await,
+                Err(error) => {
+                    eprintln!("push-server: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Serves `channels` on `listener` until Ctrl-C or SIGTERM.
+async fn run<C: Channels>(
+    channels: C,
+    listener: TcpListener,
+    args: &ServerFlags,
+    kept: &str,
+) -> ExitCode {
+    let push = Push::new(channels, Config::default());
     let address = listener.local_addr().unwrap_or(args.listen);
     println!("push-server listening on http://{address}");
+    println!("push-server: channels kept {kept}");
     let served = serve(listener, push.router())
         .with_push(push)
         .drain_deadline(args.drain_deadline())
