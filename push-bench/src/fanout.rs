@@ -51,6 +51,8 @@ const SETTLE: Duration = Duration::from_millis(500);
 pub struct FanoutOptions {
     /// The server's address, on loopback.
     pub server: SocketAddr,
+    /// Where to publish, if not `server`: another node of a cluster.
+    pub publish_to: Option<SocketAddr>,
     /// The server's process id, whose CPU time is read.
     pub server_pid: u32,
     /// The core the server is pinned to, whose busy time is read.
@@ -92,6 +94,12 @@ pub struct FanoutReport {
     pub publish_time: Duration,
     /// From the last publish to the last delivery (or the deadline).
     pub drain_time: Duration,
+    /// Publish-to-receive latency, median over every delivery, in
+    /// microseconds: from just before the publish request is sent to the
+    /// chunk that completes the event being read.
+    pub latency_p50_us: u64,
+    /// The same, 99th percentile.
+    pub latency_p99_us: u64,
 }
 
 impl FanoutReport {
@@ -121,7 +129,7 @@ impl FanoutReport {
     ///
     /// let line = "fanout-result streams=2 published=3 deliveries=6 lost=0 disordered=0 \
     ///             ended=0 server_cpu_ticks=5 server_core_busy_ticks=6 ticks_per_second=100 \
-    ///             publish_ms=30 drain_ms=1";
+    ///             publish_ms=30 drain_ms=1 latency_p50_us=250 latency_p99_us=900";
     /// let report = FanoutReport::parse_line(line).unwrap();
     /// assert_eq!(report.deliveries, 6);
     /// assert_eq!(report.deliveries_per_cpu_second(), 120.0);
@@ -149,6 +157,8 @@ impl FanoutReport {
             ticks_per_second: field("ticks_per_second")?,
             publish_time: Duration::from_millis(field("publish_ms")?),
             drain_time: Duration::from_millis(field("drain_ms")?),
+            latency_p50_us: field("latency_p50_us")?,
+            latency_p99_us: field("latency_p99_us")?,
         })
     }
 }
@@ -159,7 +169,7 @@ impl fmt::Display for FanoutReport {
             f,
             "fanout-result streams={} published={} deliveries={} lost={} disordered={} \
              ended={} server_cpu_ticks={} server_core_busy_ticks={} ticks_per_second={} \
-             publish_ms={} drain_ms={}",
+             publish_ms={} drain_ms={} latency_p50_us={} latency_p99_us={}",
             self.streams,
             self.published,
             self.deliveries,
@@ -170,7 +180,9 @@ impl fmt::Display for FanoutReport {
             self.server_core_busy_ticks,
             self.ticks_per_second,
             self.publish_time.as_millis(),
-            self.drain_time.as_millis()
+            self.drain_time.as_millis(),
+            self.latency_p50_us,
+            self.latency_p99_us
         )
     }
 }
@@ -185,7 +197,7 @@ impl fmt::Display for FanoutReport {
 /// cannot be read. Lost events are not an error: the report counts them.
 pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     check(options)?;
-    let tally = Arc::new(Tally::default());
+    let tally = Arc::new(Tally::new(options.shape.publishes));
     let mut connections = Vec::with_capacity(options.shape.connections);
     for _ in 0..options.shape.connections {
         connections.push(Connection::open(options.server).await?);
@@ -217,7 +229,7 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
         )));
     }
 
-    let mut publisher = Connection::open(options.server).await?;
+    let mut publisher = Connection::open(options.publish_to.unwrap_or(options.server)).await?;
     tokio::time::sleep(SETTLE).await;
     let core_before = cpu::core_busy(options.server_core)?;
     let before = cpu::cpu_time(options.server_pid)?;
@@ -225,6 +237,7 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / options.shape.rate));
     for seq in 0..options.shape.publishes {
         ticks.tick().await;
+        tally.published(seq);
         publisher
             .publish(&options.channel, event_data(seq, options.shape.event_bytes))
             .await?;
@@ -240,6 +253,7 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     let drained = Instant::now();
 
     let deliveries = tally.deliveries.load(Ordering::Relaxed);
+    let (latency_p50_us, latency_p99_us) = tally.latency_percentiles();
     let expected = (options.shape.streams * options.shape.publishes) as u64;
     Ok(FanoutReport {
         streams: options.shape.streams,
@@ -253,15 +267,18 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
         ticks_per_second: after.ticks_per_second,
         publish_time: published - started,
         drain_time: drained - published,
+        latency_p50_us,
+        latency_p99_us,
     })
 }
 
 fn check(options: &FanoutOptions) -> Result<()> {
-    if !options.server.ip().is_loopback() {
-        return Err(Error::new(format!(
-            "{} is not a loopback address; the benchmark connects to loopback only",
-            options.server
-        )));
+    for address in std::iter::once(options.server).chain(options.publish_to) {
+        if !address.ip().is_loopback() {
+            return Err(Error::new(format!(
+                "{address} is not a loopback address; the benchmark connects to loopback only"
+            )));
+        }
     }
     if options.shape.streams == 0 || options.shape.connections == 0 || options.shape.publishes == 0
     {
@@ -304,8 +321,15 @@ fn event_data(seq: usize, bytes: usize) -> Bytes {
 }
 
 /// What every stream has received so far.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Tally {
+    /// What publish times are measured from.
+    epoch: Instant,
+    /// When each event was published, in nanoseconds since `epoch` (0: not
+    /// yet).
+    published_at: Vec<AtomicU64>,
+    /// Every delivery's publish-to-receive latency, in microseconds.
+    latencies_us: Mutex<Vec<u64>>,
     subscribed: AtomicUsize,
     complete: AtomicUsize,
     ended: AtomicU64,
@@ -315,6 +339,47 @@ struct Tally {
 }
 
 impl Tally {
+    fn new(publishes: usize) -> Self {
+        Tally {
+            epoch: Instant::now(),
+            published_at: (0..publishes).map(|_| AtomicU64::new(0)).collect(),
+            latencies_us: Mutex::new(Vec::new()),
+            subscribed: AtomicUsize::new(0),
+            complete: AtomicUsize::new(0),
+            ended: AtomicU64::new(0),
+            deliveries: AtomicU64::new(0),
+            disordered: AtomicU64::new(0),
+            first_failure: Mutex::new(None),
+        }
+    }
+
+    /// Notes that event `seq` is being published now.
+    fn published(&self, seq: usize) {
+        let nanos = self.epoch.elapsed().as_nanos().max(1) as u64;
+        self.published_at[seq].store(nanos, Ordering::Release);
+    }
+
+    /// The latency of event `seq`, received now, if its publish time is
+    /// known.
+    fn latency_us(&self, seq: usize, now: Instant) -> Option<u64> {
+        let published = self.published_at.get(seq)?.load(Ordering::Acquire);
+        let received = now.duration_since(self.epoch).as_nanos() as u64;
+        (published != 0).then(|| received.saturating_sub(published) / 1_000)
+    }
+
+    /// The median and 99th percentile of every latency, in microseconds.
+    fn latency_percentiles(&self) -> (u64, u64) {
+        let mut latencies = self.latencies_us.lock().unwrap_or_else(|p| p.into_inner());
+        latencies.sort_unstable();
+        let at = |quantile: f64| {
+            latencies
+                .get(((latencies.len() as f64 - 1.0) * quantile).round() as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        (at(0.5), at(0.99))
+    }
+
     fn fail(&self, failure: String) {
         let mut first = self.first_failure.lock().unwrap_or_else(|p| p.into_inner());
         first.get_or_insert(failure);
@@ -335,12 +400,27 @@ async fn follow(mut connection: Connection, path: String, publishes: usize, tall
         Err(error) => return tally.fail(error.to_string()),
     };
     let mut reader = SseReader::new(publishes);
+    let mut latencies_us = Vec::with_capacity(publishes);
     loop {
         let chunk = match body.next_chunk().await {
             Ok(Some(chunk)) => chunk,
             Ok(None) | Err(_) => break,
         };
+        let received = Instant::now();
         let read = reader.feed(&chunk);
+        latencies_us.extend(
+            read.delivered
+                .iter()
+                .filter_map(|&seq| tally.latency_us(seq, received)),
+        );
+        if read.complete {
+            // Handed over before the run reads the tally: streams stay open.
+            tally
+                .latencies_us
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .append(&mut latencies_us);
+        }
         if read.subscribed {
             tally.subscribed.fetch_add(1, Ordering::Relaxed);
         }
@@ -360,6 +440,11 @@ async fn follow(mut connection: Connection, path: String, publishes: usize, tall
     if !reader.is_complete() {
         tally.ended.fetch_add(1, Ordering::Relaxed);
     }
+    tally
+        .latencies_us
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .append(&mut latencies_us);
 }
 
 /// Reads the events of one SSE stream, as the fan-out publishes them.
@@ -370,7 +455,7 @@ async fn follow(mut connection: Connection, path: String, publishes: usize, tall
 /// let mut reader = SseReader::new(2);
 /// let read = reader.feed(b"id: e-0\n\nid: e-1\ndata: seq=00000000..\n\n:\n\nid: e-2\nda");
 /// assert!(read.subscribed);
-/// assert_eq!(read.deliveries, 1);
+/// assert_eq!(read.delivered, [0]);
 /// let read = reader.feed(b"ta: seq=00000001..\n\n");
 /// assert_eq!(read.deliveries, 1);
 /// assert!(read.complete && reader.is_complete());
@@ -390,6 +475,8 @@ pub struct Read {
     pub subscribed: bool,
     /// Events received once and in order.
     pub deliveries: u64,
+    /// Their sequence numbers.
+    pub delivered: Vec<usize>,
     /// Events at or before one already received.
     pub disordered: u64,
     /// The last event came.
@@ -442,6 +529,7 @@ impl SseReader {
                     Some(seq) if seq >= self.next => {
                         let was_complete = self.is_complete();
                         read.deliveries += 1;
+                        read.delivered.push(seq);
                         self.next = seq + 1;
                         read.complete |= !was_complete && self.is_complete();
                     }
@@ -497,6 +585,8 @@ mod tests {
             ticks_per_second: 100,
             publish_time: Duration::from_millis(2990),
             drain_time: Duration::from_millis(4),
+            latency_p50_us: 310,
+            latency_p99_us: 2200,
         };
         assert_eq!(FanoutReport::parse_line(&report.to_string()), Some(report));
         assert_eq!(FanoutReport::parse_line("held 10"), None);

@@ -309,26 +309,60 @@ async fn long_poll(
 }
 
 async fn fanout(build: Build, round: u32, options: &H2CompareOptions) -> Result<FanoutMeasurement> {
-    let shape = &options.fanout;
     let mut server = start_server(build, options)?;
     let address = server
         .wait_for_line("the address it listens on", STARTUP, parse_listening_line)
         .await?;
+    let target = LoadTarget {
+        server: address,
+        publish_to: None,
+        server_pid: server.pid(),
+        channel: FANOUT_CHANNEL.to_owned(),
+    };
+    let report = spawn_fanout(&target, &options.fanout, options.within).await?;
+    server.ensure_running()?;
+    server.stop().await?;
+    Ok(FanoutMeasurement {
+        build,
+        round,
+        report,
+    })
+}
+
+/// Where a fan-out load goes.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadTarget {
+    /// The node the streams subscribe to, pinned to [`SERVER_CORE`].
+    pub(crate) server: std::net::SocketAddr,
+    /// The node events are published to, if another.
+    pub(crate) publish_to: Option<std::net::SocketAddr>,
+    /// The subscribing node's process id.
+    pub(crate) server_pid: u32,
+    pub(crate) channel: String,
+}
+
+/// Runs `push-bench sse-fanout` against `target`, pinned to [`LOAD_CORE`],
+/// and returns its report.
+pub(crate) async fn spawn_fanout(
+    target: &LoadTarget,
+    shape: &FanoutShape,
+    within: Duration,
+) -> Result<FanoutReport> {
     let bench = std::env::current_exe().map_err(|error| {
         Error::new(format!(
             "cannot find the path of push-bench itself: {error}"
         ))
     })?;
-    let args: Vec<String> = [
+    let mut args: Vec<String> = [
         "sse-fanout",
         "--server",
-        &address.to_string(),
+        &target.server.to_string(),
         "--server-pid",
-        &server.pid().to_string(),
+        &target.server_pid.to_string(),
         "--server-core",
         &SERVER_CORE.to_string(),
         "--channel",
-        FANOUT_CHANNEL,
+        &target.channel,
         "--streams",
         &shape.streams.to_string(),
         "--connections",
@@ -340,28 +374,25 @@ async fn fanout(build: Build, round: u32, options: &H2CompareOptions) -> Result<
         "--event-bytes",
         &shape.event_bytes.to_string(),
         "--within-secs",
-        &options.within.as_secs().max(1).to_string(),
+        &within.as_secs().max(1).to_string(),
     ]
     .iter()
     .map(|arg| (*arg).to_owned())
     .collect();
+    if let Some(publish_to) = target.publish_to {
+        args.extend(["--publish-to".to_owned(), publish_to.to_string()]);
+    }
     let mut load = PinnedChild::spawn("sse-fanout", LOAD_CORE, &bench, &args)?;
     // Subscribing, publishing and draining, each bounded by the load itself;
     // the margin lets its own message through first.
-    let bound = options.within * 2
+    let bound = within * 2
         + Duration::from_secs_f64(shape.publishes as f64 / shape.rate)
         + Duration::from_secs(15);
     let report = load
         .wait_for_line("a `fanout-result` line", bound, FanoutReport::parse_line)
         .await?;
-    server.ensure_running()?;
     load.stop().await?;
-    server.stop().await?;
-    Ok(FanoutMeasurement {
-        build,
-        round,
-        report,
-    })
+    Ok(report)
 }
 
 /// Fails when any fan-out lost an event, received one out of order or had
@@ -591,6 +622,8 @@ mod tests {
                 ticks_per_second: 100,
                 publish_time: Duration::from_secs(1),
                 drain_time: Duration::from_millis(2),
+                latency_p50_us: 300,
+                latency_p99_us: 900,
             },
         }
     }

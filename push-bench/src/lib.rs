@@ -30,6 +30,7 @@ pub mod h2load;
 pub mod hold;
 pub mod idle;
 pub mod proc;
+pub mod redis_compare;
 pub mod server;
 
 use std::fmt;

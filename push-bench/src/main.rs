@@ -19,6 +19,7 @@ use push_bench::fanout::{self, FanoutOptions};
 use push_bench::h2_compare::{self, FanoutShape, H2CompareOptions, LongPollShape};
 use push_bench::hold::{self, HoldOptions};
 use push_bench::idle::{self, IdleMemoryOptions};
+use push_bench::redis_compare::{self, RedisCompareOptions};
 use push_bench::server::Server;
 
 /// The benchmark harness of push: servers, load and the runs that compare
@@ -123,6 +124,22 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         within_secs: u64,
     },
+    /// The SSE fan-out on the in-memory hub against the same fan-out
+    /// across two push-server nodes sharing a Redis of the run's own
+    /// (publishing on one, subscribing on the other), in alternating
+    /// rounds.
+    RedisCompare {
+        /// Rounds; each measures both modes.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// The SSE fan-out.
+        #[command(flatten)]
+        fanout: FanoutShape,
+        /// Subscribing, and the wait for deliveries, may each take this
+        /// many seconds.
+        #[arg(long, default_value_t = 60)]
+        within_secs: u64,
+    },
     /// Subscribe many SSE streams over a few h2c connections, publish a
     /// bounded number of events at a fixed rate, and print a
     /// `fanout-result` line with what arrived and the server's CPU time.
@@ -130,6 +147,10 @@ enum Command {
         /// The server's address, on loopback.
         #[arg(long)]
         server: SocketAddr,
+        /// Publish through this address instead (another node of a cluster
+        /// sharing the channel), on loopback.
+        #[arg(long)]
+        publish_to: Option<SocketAddr>,
         /// The server's process id, whose CPU time is read from /proc.
         #[arg(long)]
         server_pid: u32,
@@ -225,8 +246,24 @@ async fn main() -> ExitCode {
                 h2_compare::check_deliveries(&comparison)
             })
         }
+        Command::RedisCompare {
+            rounds,
+            fanout,
+            within_secs,
+        } => {
+            let options = RedisCompareOptions {
+                rounds,
+                fanout,
+                within: Duration::from_secs(within_secs),
+            };
+            redis_compare::run(&options).await.and_then(|measurements| {
+                print!("{}", redis_compare::render_table(&measurements, &options));
+                redis_compare::check_deliveries(&measurements)
+            })
+        }
         Command::SseFanout {
             server,
+            publish_to,
             server_pid,
             server_core,
             channel,
@@ -235,6 +272,7 @@ async fn main() -> ExitCode {
         } => {
             let options = FanoutOptions {
                 server,
+                publish_to,
                 server_pid,
                 server_core,
                 channel,

@@ -34,8 +34,11 @@ pub enum Signal {
     /// The channel's incarnation ended; the subscription ends. Do not resume
     /// with this cursor: the next subscription starts a new incarnation.
     Closed(EventId),
-    /// The server is shutting down; the subscription ends. Reconnect later
-    /// with `cursor`. Channels never yield this: servers add it.
+    /// The server is shutting down, or its channel source lost the store it
+    /// mirrors; the subscription ends. Reconnect later with `cursor`.
+    /// Servers add it on shutdown; a source yields it only when it can no
+    /// longer deliver without a hole (push-redis, past its reconnect grace),
+    /// so that the client resumes and meets the events or a gap.
     Shutdown(EventId),
 }
 

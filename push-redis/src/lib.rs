@@ -13,7 +13,7 @@
 //! let channels = RedisChannels::connect("redis://127.0.0.1:6379/0", RedisConfig::default()).await?;
 //! let push = Push::new(channels, Config::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! serve(listener, push.router()).with_push(push).await?;
+//! serve(listener, push.router()).with_push(push).run().await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -33,7 +33,10 @@
 //! - **Close.** `DELETE` appends a `closed` marker to the incarnation's
 //!   stream and drops the incarnation: subscribers on every node get
 //!   `closed` after the events before it, and the next use of the name
-//!   draws a new epoch, so old cursors meet a gap.
+//!   draws a new epoch, so old cursors meet a gap. Publish and close are
+//!   both scripts, so a publish racing a close lands before the marker (and
+//!   is delivered before `closed`) or in the next incarnation, never after
+//!   the marker of a closed one.
 //! - **Live delivery.** A node follows each channel that has local
 //!   subscribers with an in-memory channel fed from Redis
 //!   ([`MemoryChannel::following`](push_core::MemoryChannel::following)):
@@ -48,7 +51,7 @@
 //! # Faults
 //!
 //! - **Redis unreachable.** Publishes and new subscriptions fail with
-//!   [`Error::Backend`](push_core::Error::Backend), which the wire contract
+//!   [`Error::Backend`], which the wire contract
 //!   answers `503 unavailable` with `Retry-After`. Open subscriptions stay
 //!   open for [`RedisConfig::reconnect_grace`] (5 s by default): if the
 //!   node reconnects within it, they catch up from the last id they saw;

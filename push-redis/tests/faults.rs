@@ -52,6 +52,23 @@ async fn publish_all(channels: &RedisChannels, range: std::ops::RangeInclusive<u
     refused
 }
 
+/// A publish over HTTP through a push-tower server on `channels`.
+async fn http_publish(channels: &RedisChannels) -> conformance::http::FullResponse {
+    let push = push_tower::Push::new(channels.clone(), push_tower::Config::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(push_tower::serve(listener, push.router()).run());
+    conformance::HttpClient::new(&base, conformance::Protocol::Http1)
+        .fetch(
+            http::Method::POST,
+            "/channels/news",
+            &[("content-type", "text/plain")],
+            bytes::Bytes::from_static(b"refused"),
+        )
+        .await
+        .unwrap()
+}
+
 /// The next item, skipping nothing.
 async fn next(subscription: &mut RedisSubscription) -> Option<Item> {
     tokio::time::timeout(WAIT, subscription.next())
@@ -92,8 +109,13 @@ async fn redis_restarted_with_its_data_within_the_grace_is_caught_up_silently() 
     publish_all(&node, 1..=10).await;
 
     redis.stop(true);
-    // While Redis is down, publishing is refused (503 on the wire).
+    // While Redis is down, publishing is refused: on the wire, 503 with a
+    // JSON error and Retry-After.
     assert!(matches!(publish(&node, 0).await, Err(Error::Backend(_))));
+    let answer = http_publish(&node).await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.error_code().as_deref(), Some("unavailable"));
+    assert_eq!(answer.headers["retry-after"], "1");
     redis.restart();
     let refused = publish_all(&node, 11..=20).await;
 
@@ -117,6 +139,19 @@ async fn redis_down_past_the_grace_ends_streams_with_shutdown_and_they_resume() 
     let (got, _) = read_until(&mut subscription, 10).await;
     assert_eq!(got, (1..=10).collect::<Vec<_>>());
 
+    // And a client over the wire, on SSE.
+    let push = push_tower::Push::new(node.clone(), push_tower::Config::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(push_tower::serve(listener, push.router()).run());
+    let sse = conformance::WireClient::new(
+        conformance::Technique::Sse,
+        conformance::HttpClient::new(&base, conformance::Protocol::Http1),
+    );
+    let mut session = conformance::Transport::open(&sse, "news", conformance::StartAt::Now)
+        .await
+        .unwrap();
+
     redis.stop(true);
     let (got, ended) = read_until(&mut subscription, u32::MAX).await;
     assert!(got.is_empty());
@@ -124,6 +159,23 @@ async fn redis_down_past_the_grace_ends_streams_with_shutdown_and_they_resume() 
         panic!("expected shutdown, got {ended:?}");
     };
     assert_eq!(next(&mut subscription).await, None);
+    let signal = loop {
+        match tokio::time::timeout(WAIT, session.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Some(conformance::Received::Signal(signal))
+                if signal.kind != conformance::SignalKind::Position =>
+            {
+                break signal
+            }
+            Some(_) => {}
+            None => panic!("the SSE stream ended without a signal"),
+        }
+    };
+    assert_eq!(signal.kind, conformance::SignalKind::Shutdown);
+    assert_eq!(signal.cursor.as_deref(), Some(cursor.to_string().as_str()));
 
     redis.restart();
     publish_all(&node, 11..=20).await;
