@@ -403,3 +403,93 @@ pub(crate) fn decode_entry(epoch: Epoch, entry: Value) -> Result<Entry, push_cor
     }
     Ok(Entry::Event(Event::new(EventId::new(epoch, seq), message)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(text: &[u8]) -> Value {
+        Value::BulkString(text.to_vec())
+    }
+
+    #[test]
+    fn keys_keep_a_channel_in_one_hash_slot() {
+        let keys = Keys::new("push", &ChannelName::new("room:42").unwrap());
+        assert_eq!(keys.meta, "push:{room:42}:meta");
+        let epoch = Epoch::from_u64(0xab);
+        assert_eq!(keys.stream(epoch), "push:{room:42}:00000000000000ab");
+    }
+
+    #[test]
+    fn entries_decode_to_events_with_their_ids() {
+        let epoch = Epoch::from_u64(7);
+        let entry = Value::Array(vec![
+            bulk(b"12-0"),
+            Value::Array(vec![
+                bulk(b"d"),
+                bulk(b"hello"),
+                bulk(b"k"),
+                bulk(b"t"),
+                bulk(b"n"),
+                bulk(b"greeting"),
+                bulk(b"c"),
+                bulk(b"77"),
+            ]),
+        ]);
+        let Ok(Entry::Event(event)) = decode_entry(epoch, entry) else {
+            panic!("an event");
+        };
+        assert_eq!(event.id(), EventId::new(epoch, 12));
+        assert_eq!(event.data().as_text(), Some("hello"));
+        assert_eq!(event.name(), Some("greeting"));
+
+        let binary = Value::Array(vec![
+            bulk(b"13-0"),
+            Value::Array(vec![
+                bulk(b"d"),
+                bulk(&[0xff, 0]),
+                bulk(b"k"),
+                bulk(b"b"),
+                bulk(b"n"),
+                bulk(b""),
+            ]),
+        ]);
+        let Ok(Entry::Event(event)) = decode_entry(epoch, binary) else {
+            panic!("an event");
+        };
+        assert!(!event.data().is_text());
+        assert_eq!(event.name(), None);
+
+        let closed = Value::Array(vec![
+            bulk(b"14-0"),
+            Value::Array(vec![bulk(b"closed"), bulk(b"1")]),
+        ]);
+        assert!(matches!(decode_entry(epoch, closed), Ok(Entry::Closed)));
+    }
+
+    #[test]
+    fn what_this_crate_did_not_write_is_a_backend_error_not_a_panic() {
+        let epoch = Epoch::from_u64(7);
+        for entry in [
+            Value::Array(vec![
+                bulk(b"12-1"),
+                Value::Array(vec![bulk(b"d"), bulk(b"x")]),
+            ]),
+            Value::Array(vec![
+                bulk(b"12-0"),
+                Value::Array(vec![bulk(b"k"), bulk(b"t")]),
+            ]),
+            Value::Array(vec![
+                bulk(b"12-0"),
+                Value::Array(vec![bulk(b"d"), bulk(&[0xff]), bulk(b"k"), bulk(b"t")]),
+            ]),
+            Value::Int(3),
+        ] {
+            assert!(matches!(
+                decode_entry(epoch, entry),
+                Err(push_core::Error::Backend(_))
+            ));
+        }
+        assert!(parse_epoch(b"not hex").is_err());
+    }
+}
