@@ -220,6 +220,24 @@ fn lacking_reason(capability: Capability) -> &'static str {
 }
 
 impl Report {
+    /// Checks a whole run in a test: no scenario failed, every scenario ran
+    /// for each of `transports`, and more than half passed (the rest not
+    /// applicable).
+    ///
+    /// # Panics
+    ///
+    /// With the report's table when any of that does not hold.
+    pub fn assert_passed(&self, transports: usize) {
+        let table = self.table();
+        assert_eq!(self.failures(), 0, "{table}");
+        assert_eq!(
+            self.rows.len(),
+            crate::scenarios::SCENARIOS.len() * transports,
+            "every scenario runs for every transport\n{table}"
+        );
+        assert!(self.passes() > self.rows.len() / 2, "{table}");
+    }
+
     /// How many scenario runs failed.
     pub fn failures(&self) -> usize {
         self.rows

@@ -18,7 +18,7 @@
 use bytes::Bytes;
 use push_core::{ChannelName, Data, Epoch, Event, EventId, Limits, Message};
 use redis::aio::ConnectionManager;
-use redis::{Script, Value};
+use redis::{Script, ScriptInvocation, Value};
 
 use crate::error::{backend, malformed};
 
@@ -174,6 +174,16 @@ pub(crate) struct Held {
     pub(crate) earliest: Option<EventId>,
 }
 
+/// `script` on `keys`, with the arguments [`CURRENT`] reads: the stream
+/// key prefix and an epoch to draw if the name has no incarnation.
+fn on<'a>(script: &'a Script, keys: &Keys) -> ScriptInvocation<'a> {
+    let mut invocation = script.key(&keys.meta);
+    invocation
+        .arg(&keys.stream_prefix)
+        .arg(epoch_text(Epoch::random()));
+    invocation
+}
+
 /// The scripts, run on one connection.
 pub(crate) struct Store<'a> {
     pub(crate) redis: ConnectionManager,
@@ -189,12 +199,7 @@ impl Store<'_> {
     ) -> Result<EventId, push_core::Error> {
         let data = message.data();
         let kind = if data.is_text() { "t" } else { "b" };
-        let reply: Value = self
-            .scripts
-            .publish
-            .key(&keys.meta)
-            .arg(&keys.stream_prefix)
-            .arg(epoch_text(Epoch::random()))
+        let reply: Value = on(&self.scripts.publish, keys)
             .arg(data.bytes().as_ref())
             .arg(kind)
             .arg(message.name().unwrap_or(""))
@@ -213,12 +218,7 @@ impl Store<'_> {
         &mut self,
         keys: &Keys,
     ) -> Result<(Head, Vec<Event>), push_core::Error> {
-        let reply: Value = self
-            .scripts
-            .snapshot
-            .key(&keys.meta)
-            .arg(&keys.stream_prefix)
-            .arg(epoch_text(Epoch::random()))
+        let reply: Value = on(&self.scripts.snapshot, keys)
             .invoke_async(&mut self.redis)
             .await
             .map_err(backend)?;
@@ -235,12 +235,7 @@ impl Store<'_> {
     }
 
     pub(crate) async fn describe(&mut self, keys: &Keys) -> Result<Held, push_core::Error> {
-        let reply: Value = self
-            .scripts
-            .describe
-            .key(&keys.meta)
-            .arg(&keys.stream_prefix)
-            .arg(epoch_text(Epoch::random()))
+        let reply: Value = on(&self.scripts.describe, keys)
             .invoke_async(&mut self.redis)
             .await
             .map_err(backend)?;
@@ -267,12 +262,7 @@ impl Store<'_> {
         keys: &Keys,
         id: EventId,
     ) -> Result<(Head, Option<Event>), push_core::Error> {
-        let reply: Value = self
-            .scripts
-            .lookup
-            .key(&keys.meta)
-            .arg(&keys.stream_prefix)
-            .arg(epoch_text(Epoch::random()))
+        let reply: Value = on(&self.scripts.lookup, keys)
             .arg(format!("{}-0", id.seq()))
             .invoke_async(&mut self.redis)
             .await

@@ -2,8 +2,9 @@
 //! stops cleanly on SIGTERM with open streams and WebSockets told to
 //! reconnect.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod process;
+
+use std::process::Command;
 use std::time::Duration;
 
 use conformance::{
@@ -12,26 +13,8 @@ use conformance::{
 
 #[tokio::test]
 async fn serves_and_stops_cleanly_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_push-server"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--heartbeat-ms",
-            "500",
-            "--history-events",
-            "5",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("push-server starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("push-server listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let (mut child, mut stdout, url) =
+        process::start(&["--heartbeat-ms", "500", "--history-events", "5"]);
 
     let http = HttpClient::new(&url, Protocol::Http1);
     assert_eq!(http.get("/healthz").await.unwrap().status, 200);
@@ -132,4 +115,21 @@ fn refuses_inconsistent_limits_with_a_message() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("subscriber_buffer_bytes"), "{stderr}");
+}
+
+#[test]
+fn says_what_to_check_when_redis_cannot_be_reached() {
+    let output = Command::new(env!("CARGO_BIN_EXE_push-server"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--redis",
+            "redis://127.0.0.1:9/0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot reach Redis"), "{stderr}");
+    assert!(stderr.contains("redis://HOST:PORT/DB"), "{stderr}");
 }

@@ -2,11 +2,12 @@
 //! publishes, the other delivers and resumes; a node killed with SIGKILL
 //! while its subscribers resume on the other loses and repeats nothing.
 
+mod process;
 #[path = "../../push-redis/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::BufRead;
+use std::process::Child;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,19 +22,8 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A push-server process on `redis`, and its URL.
 fn node(redis: &RedisServer) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_push-server"))
-        .args(["--listen", "127.0.0.1:0", "--redis", &redis.url()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("push-server starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (child, mut stdout, url) = process::start(&["--redis", &redis.url()]);
     let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("push-server listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
     line.clear();
     stdout.read_line(&mut line).unwrap();
     assert!(

@@ -35,13 +35,7 @@ async fn a_remote_like_backend_passes_the_whole_suite() {
         .await
         .unwrap();
     println!("{}", report.table());
-    assert_eq!(report.failures(), 0, "{}", report.table());
-    assert_eq!(
-        report.rows.len(),
-        conformance::scenarios::SCENARIOS.len() * clients.len(),
-        "every scenario ran for every transport"
-    );
-    assert!(report.passes() > report.rows.len() / 2);
+    report.assert_passed(clients.len());
     // Every operation went through the custom source.
     assert!(source.calls() > 1_000, "{} calls", source.calls());
 }
