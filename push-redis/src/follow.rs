@@ -90,6 +90,8 @@ impl Follower {
 /// The followers of this node and the readers that feed them.
 pub(crate) struct Followers {
     by_incarnation: Mutex<HashMap<(ChannelName, Epoch), Arc<Follower>>>,
+    /// Counts followers added, so that a reader can say which it reads.
+    generation: AtomicU64,
     readers: Vec<Reader>,
     hasher: RandomState,
     limits: Limits,
@@ -99,6 +101,9 @@ pub(crate) struct Followers {
 struct Reader {
     /// Its connection's `CLIENT ID`, 0 before it has one.
     client_id: AtomicU64,
+    /// The generation its current or next read covers: every follower
+    /// added up to it.
+    reads_generation: AtomicU64,
     wake: Notify,
 }
 
@@ -106,9 +111,11 @@ impl Followers {
     pub(crate) fn new(limits: Limits, readers: usize) -> Self {
         Followers {
             by_incarnation: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
             readers: (0..readers.max(1))
                 .map(|_| Reader {
                     client_id: AtomicU64::new(0),
+                    reads_generation: AtomicU64::new(0),
                     wake: Notify::new(),
                 })
                 .collect(),
@@ -141,15 +148,16 @@ impl Followers {
     }
 
     /// Follows `name` from a snapshot: `head` and the retained events.
-    /// Returns the follower already there if another call won the race.
-    /// The reader is woken to read the new stream at once.
+    /// Returns the follower already there if another call won the race,
+    /// and the generation a reader must read for it to be fed (see
+    /// [`Followers::is_read`]).
     pub(crate) fn follow(
         &self,
         name: &ChannelName,
         keys: &Keys,
         head: Head,
         events: Vec<push_core::Event>,
-    ) -> Result<Arc<Follower>, push_core::Error> {
+    ) -> Result<(Arc<Follower>, u64), push_core::Error> {
         let start = events
             .first()
             .map_or(head.seq, |event| event.id().seq() - 1);
@@ -175,9 +183,18 @@ impl Followers {
                 }
             }
         };
-        let reader = &self.readers[self.reader_of(name)];
-        reader.wake.notify_one();
-        Ok(follower)
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.readers[self.reader_of(name)].wake.notify_one();
+        Ok((follower, generation))
+    }
+
+    /// Whether `name`'s reader reads (or is about to read) every follower
+    /// added up to `generation`.
+    pub(crate) fn is_read(&self, name: &ChannelName, generation: u64) -> bool {
+        self.readers[self.reader_of(name)]
+            .reads_generation
+            .load(Ordering::SeqCst)
+            >= generation
     }
 
     /// The `CLIENT ID` to unblock for `name`'s reader, if it is blocked.
@@ -326,7 +343,11 @@ impl ReaderTask {
                 return Ok(());
             }
             self.followers.prune(self.index);
+            let generation = self.followers.generation.load(Ordering::SeqCst);
             let share = self.followers.share(self.index);
+            self.followers.readers[self.index]
+                .reads_generation
+                .store(generation, Ordering::SeqCst);
             if share.is_empty() {
                 let reader = &self.followers.readers[self.index];
                 tokio::select! {

@@ -279,14 +279,33 @@ impl RedisChannels {
             }
         }
         let (head, events) = store.snapshot(&keys).await?;
-        let follower = followers.follow(channel, &keys, head, events)?;
-        if let Some(reader) = followers.reader_client(channel) {
-            // Wake the reader from its blocking read to read the new stream.
-            let _: Result<redis::Value, _> = redis::cmd("CLIENT")
-                .arg("UNBLOCK")
-                .arg(reader)
-                .query_async(&mut store.redis)
-                .await;
+        let (follower, generation) = followers.follow(channel, &keys, head, events)?;
+        // Make sure the reader reads the new stream now: a reader blocked
+        // in a read that predates it is unblocked; one between reads takes
+        // it into its next.
+        for _ in 0..1000 {
+            if followers.is_read(channel, generation) {
+                break;
+            }
+            if let Some(reader) = followers.reader_client(channel) {
+                let unblocked: Result<i64, _> = redis::cmd("CLIENT")
+                    .arg("UNBLOCK")
+                    .arg(reader)
+                    .query_async(&mut store.redis)
+                    .await;
+                if unblocked == Ok(1) {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if !follower
+            .caught_up(head.seq, self.inner.config.catch_up_timeout)
+            .await
+        {
+            return Err(Error::Backend(
+                "this node did not catch up with Redis in time; retry".into(),
+            ));
         }
         Ok(follower)
     }
