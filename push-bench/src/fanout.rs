@@ -37,10 +37,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::cpu;
 use crate::h2_compare::FanoutShape;
 use crate::h2c::Connection;
+use crate::{cpu, http1, proc};
 use crate::{Error, Result};
+
+/// What the load speaks to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoadProtocol {
+    /// h2c: the streams spread over `--connections` connections.
+    H2c,
+    /// HTTP/1.1: one connection per stream, and one for publishing.
+    Http1,
+}
 
 /// The wait between the last subscription and the first publish, so that
 /// the server has finished setting the streams up.
@@ -51,6 +60,8 @@ const SETTLE: Duration = Duration::from_millis(500);
 pub struct FanoutOptions {
     /// The server's address, on loopback.
     pub server: SocketAddr,
+    /// What the load speaks.
+    pub protocol: LoadProtocol,
     /// Where to publish, if not `server`: another node of a cluster.
     pub publish_to: Option<SocketAddr>,
     /// The server's process id, whose CPU time is read.
@@ -100,6 +111,9 @@ pub struct FanoutReport {
     pub latency_p50_us: u64,
     /// The same, 99th percentile.
     pub latency_p99_us: u64,
+    /// Write system calls the server made in the same window as
+    /// `server_cpu_ticks` (`syscw` of `/proc/PID/io`).
+    pub server_write_syscalls: u64,
 }
 
 impl FanoutReport {
@@ -122,6 +136,11 @@ impl FanoutReport {
         self.deliveries as f64 / self.server_cpu_seconds()
     }
 
+    /// The server's write system calls per event delivered.
+    pub fn writes_per_delivery(&self) -> f64 {
+        self.server_write_syscalls as f64 / self.deliveries.max(1) as f64
+    }
+
     /// Reads a `fanout-result key=value …` line. `None` for any other line.
     ///
     /// ```
@@ -129,7 +148,8 @@ impl FanoutReport {
     ///
     /// let line = "fanout-result streams=2 published=3 deliveries=6 lost=0 disordered=0 \
     ///             ended=0 server_cpu_ticks=5 server_core_busy_ticks=6 ticks_per_second=100 \
-    ///             publish_ms=30 drain_ms=1 latency_p50_us=250 latency_p99_us=900";
+    ///             publish_ms=30 drain_ms=1 latency_p50_us=250 latency_p99_us=900 \
+    ///             server_write_syscalls=3";
     /// let report = FanoutReport::parse_line(line).unwrap();
     /// assert_eq!(report.deliveries, 6);
     /// assert_eq!(report.deliveries_per_cpu_second(), 120.0);
@@ -159,6 +179,7 @@ impl FanoutReport {
             drain_time: Duration::from_millis(field("drain_ms")?),
             latency_p50_us: field("latency_p50_us")?,
             latency_p99_us: field("latency_p99_us")?,
+            server_write_syscalls: field("server_write_syscalls")?,
         })
     }
 }
@@ -169,7 +190,7 @@ impl fmt::Display for FanoutReport {
             f,
             "fanout-result streams={} published={} deliveries={} lost={} disordered={} \
              ended={} server_cpu_ticks={} server_core_busy_ticks={} ticks_per_second={} \
-             publish_ms={} drain_ms={} latency_p50_us={} latency_p99_us={}",
+             publish_ms={} drain_ms={} latency_p50_us={} latency_p99_us={} server_write_syscalls={}",
             self.streams,
             self.published,
             self.deliveries,
@@ -182,7 +203,8 @@ impl fmt::Display for FanoutReport {
             self.publish_time.as_millis(),
             self.drain_time.as_millis(),
             self.latency_p50_us,
-            self.latency_p99_us
+            self.latency_p99_us,
+            self.server_write_syscalls
         )
     }
 }
@@ -198,19 +220,39 @@ impl fmt::Display for FanoutReport {
 pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     check(options)?;
     let tally = Arc::new(Tally::new(options.shape.publishes));
-    let mut connections = Vec::with_capacity(options.shape.connections);
-    for _ in 0..options.shape.connections {
-        connections.push(Connection::open(options.server).await?);
-    }
     let path = format!("/channels/{}/sse", options.channel);
-    for stream in 0..options.shape.streams {
-        let connection = connections[stream % connections.len()].clone();
-        tokio::spawn(follow(
-            connection,
-            path.clone(),
-            options.shape.publishes,
-            Arc::clone(&tally),
-        ));
+    match options.protocol {
+        LoadProtocol::H2c => {
+            let mut connections = Vec::with_capacity(options.shape.connections);
+            for _ in 0..options.shape.connections {
+                connections.push(Connection::open(options.server).await?);
+            }
+            for stream in 0..options.shape.streams {
+                let mut connection = connections[stream % connections.len()].clone();
+                let path = path.clone();
+                let tally = Arc::clone(&tally);
+                let publishes = options.shape.publishes;
+                tokio::spawn(async move {
+                    match connection.get(&path).await {
+                        Ok(body) => follow(StreamBody::H2c(body), publishes, tally).await,
+                        Err(error) => tally.fail(error.to_string()),
+                    }
+                });
+            }
+        }
+        LoadProtocol::Http1 => {
+            for _ in 0..options.shape.streams {
+                let (server, path) = (options.server, path.clone());
+                let tally = Arc::clone(&tally);
+                let publishes = options.shape.publishes;
+                tokio::spawn(async move {
+                    match http1::stream(server, &path).await {
+                        Ok(body) => follow(StreamBody::Http1(body), publishes, tally).await,
+                        Err(error) => tally.fail(error.to_string()),
+                    }
+                });
+            }
+        }
     }
     let subscribed = wait_until(options.within, || {
         tally.failure().is_some()
@@ -229,10 +271,15 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
         )));
     }
 
-    let mut publisher = Connection::open(options.publish_to.unwrap_or(options.server)).await?;
+    let publish_to = options.publish_to.unwrap_or(options.server);
+    let mut publisher = match options.protocol {
+        LoadProtocol::H2c => Publisher::H2c(Connection::open(publish_to).await?),
+        LoadProtocol::Http1 => Publisher::Http1(http1::Publisher::new(publish_to)),
+    };
     tokio::time::sleep(SETTLE).await;
     let core_before = cpu::core_busy(options.server_core)?;
     let before = cpu::cpu_time(options.server_pid)?;
+    let writes_before = proc::write_syscalls(options.server_pid)?;
     let started = Instant::now();
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / options.shape.rate));
     for seq in 0..options.shape.publishes {
@@ -249,6 +296,7 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     })
     .await;
     let after = cpu::cpu_time(options.server_pid)?;
+    let writes_after = proc::write_syscalls(options.server_pid)?;
     let core_after = cpu::core_busy(options.server_core)?;
     let drained = Instant::now();
 
@@ -269,6 +317,7 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
         drain_time: drained - published,
         latency_p50_us,
         latency_p99_us,
+        server_write_syscalls: writes_after.saturating_sub(writes_before),
     })
 }
 
@@ -393,12 +442,38 @@ impl Tally {
     }
 }
 
+/// Where events are published.
+enum Publisher {
+    H2c(Connection),
+    Http1(http1::Publisher),
+}
+
+impl Publisher {
+    async fn publish(&mut self, channel: &str, data: Bytes) -> Result<String> {
+        match self {
+            Publisher::H2c(connection) => connection.publish(channel, data).await,
+            Publisher::Http1(publisher) => publisher.publish(channel, data).await,
+        }
+    }
+}
+
+/// One SSE response body, on either protocol.
+enum StreamBody {
+    H2c(crate::h2c::Body),
+    Http1(http1::Body),
+}
+
+impl StreamBody {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
+        match self {
+            StreamBody::H2c(body) => body.next_chunk().await,
+            StreamBody::Http1(body) => body.next_chunk().await,
+        }
+    }
+}
+
 /// Reads one SSE stream into the tally until it ends.
-async fn follow(mut connection: Connection, path: String, publishes: usize, tally: Arc<Tally>) {
-    let mut body = match connection.get(&path).await {
-        Ok(body) => body,
-        Err(error) => return tally.fail(error.to_string()),
-    };
+async fn follow(mut body: StreamBody, publishes: usize, tally: Arc<Tally>) {
     let mut reader = SseReader::new(publishes);
     let mut latencies_us = Vec::with_capacity(publishes);
     loop {
@@ -587,6 +662,7 @@ mod tests {
             drain_time: Duration::from_millis(4),
             latency_p50_us: 310,
             latency_p99_us: 2200,
+            server_write_syscalls: 310_000,
         };
         assert_eq!(FanoutReport::parse_line(&report.to_string()), Some(report));
         assert_eq!(FanoutReport::parse_line("held 10"), None);

@@ -28,6 +28,7 @@ pub mod h2_compare;
 pub mod h2c;
 pub mod h2load;
 pub mod hold;
+pub mod http1;
 pub mod idle;
 pub mod proc;
 pub mod redis_compare;

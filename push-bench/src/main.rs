@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use push_bench::baseline::{self, Baseline};
-use push_bench::fanout::{self, FanoutOptions};
+use push_bench::fanout::{self, FanoutOptions, LoadProtocol};
 use push_bench::h2_compare::{self, FanoutShape, H2CompareOptions, LongPollShape};
 use push_bench::hold::{self, HoldOptions};
 use push_bench::idle::{self, IdleMemoryOptions};
@@ -151,6 +151,10 @@ enum Command {
         /// sharing the channel), on loopback.
         #[arg(long)]
         publish_to: Option<SocketAddr>,
+        /// What the load speaks: h2c (streams spread over --connections) or
+        /// http1 (a connection per stream).
+        #[arg(long, value_enum, default_value_t = LoadProtocol::H2c)]
+        protocol: LoadProtocol,
         /// The server's process id, whose CPU time is read from /proc.
         #[arg(long)]
         server_pid: u32,
@@ -264,6 +268,7 @@ async fn main() -> ExitCode {
         Command::SseFanout {
             server,
             publish_to,
+            protocol,
             server_pid,
             server_core,
             channel,
@@ -272,6 +277,7 @@ async fn main() -> ExitCode {
         } => {
             let options = FanoutOptions {
                 server,
+                protocol,
                 publish_to,
                 server_pid,
                 server_core,
