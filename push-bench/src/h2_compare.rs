@@ -318,6 +318,7 @@ async fn fanout(build: Build, round: u32, options: &H2CompareOptions) -> Result<
         publish_to: None,
         server_pid: server.pid(),
         channel: FANOUT_CHANNEL.to_owned(),
+        protocol: crate::fanout::LoadProtocol::H2c,
     };
     let report = spawn_fanout(&target, &options.fanout, options.within).await?;
     server.ensure_running()?;
@@ -339,6 +340,8 @@ pub(crate) struct LoadTarget {
     /// The subscribing node's process id.
     pub(crate) server_pid: u32,
     pub(crate) channel: String,
+    /// What the load speaks.
+    pub(crate) protocol: crate::fanout::LoadProtocol,
 }
 
 /// Runs `push-bench sse-fanout` against `target`, pinned to [`LOAD_CORE`],
@@ -381,6 +384,9 @@ pub(crate) async fn spawn_fanout(
     .collect();
     if let Some(publish_to) = target.publish_to {
         args.extend(["--publish-to".to_owned(), publish_to.to_string()]);
+    }
+    if target.protocol == crate::fanout::LoadProtocol::Http1 {
+        args.extend(["--protocol".to_owned(), "http1".to_owned()]);
     }
     let mut load = PinnedChild::spawn("sse-fanout", LOAD_CORE, &bench, &args)?;
     // Subscribing, publishing and draining, each bounded by the load itself;

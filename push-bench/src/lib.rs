@@ -24,6 +24,7 @@ pub mod baseline;
 pub mod child;
 pub mod cpu;
 pub mod fanout;
+pub mod fanout_compare;
 pub mod h2_compare;
 pub mod h2c;
 pub mod h2load;

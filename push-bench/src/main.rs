@@ -16,6 +16,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use push_bench::baseline::{self, Baseline};
 use push_bench::fanout::{self, FanoutOptions, LoadProtocol};
+use push_bench::fanout_compare::{self, FanoutCompareOptions, Regime};
 use push_bench::h2_compare::{self, FanoutShape, H2CompareOptions, LongPollShape};
 use push_bench::hold::{self, HoldOptions};
 use push_bench::idle::{self, IdleMemoryOptions};
@@ -122,6 +123,34 @@ enum Command {
         /// The longest one step (an h2load run, subscribing, draining) may
         /// take, in seconds.
         #[arg(long, default_value_t = 120)]
+        within_secs: u64,
+    },
+    /// SSE fan-out on DESIGN.md's three regimes: push-server against the
+    /// baselines, side by side in one run.
+    FanoutCompare {
+        /// The servers, comma-separated; the first is compared with each
+        /// of the others.
+        #[arg(long, value_delimiter = ',', default_value = "push")]
+        servers: Vec<Server>,
+        /// The regimes, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Regime::Wide, Regime::Middle, Regime::Fast])]
+        regimes: Vec<Regime>,
+        /// Rounds; each measures every server on every regime.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+        /// What the load speaks: http1 (a connection per stream) or h2c.
+        #[arg(long, value_enum, default_value_t = LoadProtocol::Http1)]
+        protocol: LoadProtocol,
+        /// Bytes of data per event.
+        #[arg(long, default_value_t = 100)]
+        event_bytes: usize,
+        /// Shrinks every regime to a smoke test of the harness (well under
+        /// two minutes); its figures say nothing about speed.
+        #[arg(long)]
+        quick: bool,
+        /// Subscribing, and the wait for deliveries, may each take this
+        /// many seconds.
+        #[arg(long, default_value_t = 60)]
         within_secs: u64,
     },
     /// The SSE fan-out on the in-memory hub against the same fan-out
@@ -249,6 +278,34 @@ async fn main() -> ExitCode {
                 print!("{}", h2_compare::render_table(&comparison, &options));
                 h2_compare::check_deliveries(&comparison)
             })
+        }
+        Command::FanoutCompare {
+            servers,
+            regimes,
+            rounds,
+            protocol,
+            event_bytes,
+            quick,
+            within_secs,
+        } => {
+            let options = FanoutCompareOptions {
+                servers,
+                regimes,
+                rounds,
+                protocol,
+                event_bytes,
+                quick,
+                within: Duration::from_secs(within_secs),
+            };
+            fanout_compare::run(&options)
+                .await
+                .and_then(|measurements| {
+                    print!("{}", fanout_compare::render_table(&measurements, &options));
+                    match options.servers.first() {
+                        Some(push) => fanout_compare::check_deliveries(&measurements, *push),
+                        None => Ok(()),
+                    }
+                })
         }
         Command::RedisCompare {
             rounds,

@@ -186,6 +186,7 @@ async fn hub(round: u32, options: &RedisCompareOptions) -> Result<Measurement> {
         publish_to: None,
         server_pid: server.pid(),
         channel: format!("fanout-hub-{round}"),
+        protocol: crate::fanout::LoadProtocol::H2c,
     };
     let report = spawn_fanout(&target, &options.fanout, options.within).await?;
     server.ensure_running()?;
@@ -213,6 +214,7 @@ async fn across_redis(
         publish_to: Some(address_a),
         server_pid: node_b.pid(),
         channel: format!("fanout-redis-{round}"),
+        protocol: crate::fanout::LoadProtocol::H2c,
     };
     let report = spawn_fanout(&target, &options.fanout, options.within).await?;
     let after = (cpu::cpu_time(node_a.pid())?, cpu::cpu_time(redis_pid)?);
