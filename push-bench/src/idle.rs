@@ -27,6 +27,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use clap::ValueEnum as _;
+
 use crate::child::{self, PinnedChild};
 use crate::hold::{self, Target};
 use crate::proc::{self, Memory};
@@ -113,6 +115,18 @@ pub async fn run(options: &IdleMemoryOptions) -> Result<Vec<Measurement>> {
         return Err(Error::new(
             "nothing to measure: give at least one connection, one round and one server",
         ));
+    }
+    if let Some(server) = options.servers.iter().find(|s| !s.serves_websocket()) {
+        let websocket: Vec<_> = Server::value_variants()
+            .iter()
+            .filter(|s| s.serves_websocket())
+            .map(|s| s.name())
+            .collect();
+        return Err(Error::new(format!(
+            "{server} serves Server-Sent Events only, and idle-memory holds WebSockets: \
+             choose --servers among {}",
+            websocket.join(", ")
+        )));
     }
     // Fail on a missing push-server before the first round, not midway.
     for server in &options.servers {

@@ -68,7 +68,8 @@ enum Command {
         /// Rounds; each measures every server once.
         #[arg(long, default_value_t = 2)]
         rounds: u32,
-        /// Servers to measure, in order within each round.
+        /// Servers to measure, in order within each round; WebSocket
+        /// servers only (push, tungstenite-default).
         #[arg(
             long,
             value_enum,

@@ -45,6 +45,15 @@ impl Server {
         }
     }
 
+    /// Whether it serves WebSockets on `/channels/{name}/ws`, which
+    /// `idle-memory` holds. The SSE baselines do not.
+    pub fn serves_websocket(self) -> bool {
+        match self {
+            Server::Push => true,
+            Server::Baseline(baseline) => baseline.serves_websocket(),
+        }
+    }
+
     /// The program and arguments that start it listening on a port of
     /// 127.0.0.1 the kernel picks.
     ///
@@ -173,5 +182,15 @@ mod tests {
         }
         assert_eq!("push".parse::<Server>().unwrap(), Server::Push);
         assert!("axum".parse::<Server>().is_err());
+        for name in ["axum-sse", "raw-writer", "hyper-stream"] {
+            let server = name.parse::<Server>().unwrap();
+            assert_eq!(server.name(), name);
+            assert!(!server.serves_websocket(), "{name}");
+        }
+        assert!(Server::Push.serves_websocket());
+        assert!("tungstenite-default"
+            .parse::<Server>()
+            .unwrap()
+            .serves_websocket());
     }
 }
