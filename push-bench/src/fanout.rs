@@ -39,7 +39,7 @@ use bytes::Bytes;
 
 use crate::h2_compare::FanoutShape;
 use crate::h2c::Connection;
-use crate::{cpu, http1, proc};
+use crate::{cpu, http1};
 use crate::{Error, Result};
 
 /// What the load speaks to the server.
@@ -111,9 +111,6 @@ pub struct FanoutReport {
     pub latency_p50_us: u64,
     /// The same, 99th percentile.
     pub latency_p99_us: u64,
-    /// Write system calls the server made in the same window as
-    /// `server_cpu_ticks` (`syscw` of `/proc/PID/io`).
-    pub server_write_syscalls: u64,
 }
 
 impl FanoutReport {
@@ -136,11 +133,6 @@ impl FanoutReport {
         self.deliveries as f64 / self.server_cpu_seconds()
     }
 
-    /// The server's write system calls per event delivered.
-    pub fn writes_per_delivery(&self) -> f64 {
-        self.server_write_syscalls as f64 / self.deliveries.max(1) as f64
-    }
-
     /// Reads a `fanout-result key=value …` line. `None` for any other line.
     ///
     /// ```
@@ -148,8 +140,7 @@ impl FanoutReport {
     ///
     /// let line = "fanout-result streams=2 published=3 deliveries=6 lost=0 disordered=0 \
     ///             ended=0 server_cpu_ticks=5 server_core_busy_ticks=6 ticks_per_second=100 \
-    ///             publish_ms=30 drain_ms=1 latency_p50_us=250 latency_p99_us=900 \
-    ///             server_write_syscalls=3";
+    ///             publish_ms=30 drain_ms=1 latency_p50_us=250 latency_p99_us=900";
     /// let report = FanoutReport::parse_line(line).unwrap();
     /// assert_eq!(report.deliveries, 6);
     /// assert_eq!(report.deliveries_per_cpu_second(), 120.0);
@@ -179,7 +170,6 @@ impl FanoutReport {
             drain_time: Duration::from_millis(field("drain_ms")?),
             latency_p50_us: field("latency_p50_us")?,
             latency_p99_us: field("latency_p99_us")?,
-            server_write_syscalls: field("server_write_syscalls")?,
         })
     }
 }
@@ -190,7 +180,7 @@ impl fmt::Display for FanoutReport {
             f,
             "fanout-result streams={} published={} deliveries={} lost={} disordered={} \
              ended={} server_cpu_ticks={} server_core_busy_ticks={} ticks_per_second={} \
-             publish_ms={} drain_ms={} latency_p50_us={} latency_p99_us={} server_write_syscalls={}",
+             publish_ms={} drain_ms={} latency_p50_us={} latency_p99_us={}",
             self.streams,
             self.published,
             self.deliveries,
@@ -203,8 +193,7 @@ impl fmt::Display for FanoutReport {
             self.publish_time.as_millis(),
             self.drain_time.as_millis(),
             self.latency_p50_us,
-            self.latency_p99_us,
-            self.server_write_syscalls
+            self.latency_p99_us
         )
     }
 }
@@ -279,7 +268,6 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     tokio::time::sleep(SETTLE).await;
     let core_before = cpu::core_busy(options.server_core)?;
     let before = cpu::cpu_time(options.server_pid)?;
-    let writes_before = proc::write_syscalls(options.server_pid)?;
     let started = Instant::now();
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / options.shape.rate));
     for seq in 0..options.shape.publishes {
@@ -296,7 +284,6 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     })
     .await;
     let after = cpu::cpu_time(options.server_pid)?;
-    let writes_after = proc::write_syscalls(options.server_pid)?;
     let core_after = cpu::core_busy(options.server_core)?;
     let drained = Instant::now();
 
@@ -317,7 +304,6 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
         drain_time: drained - published,
         latency_p50_us,
         latency_p99_us,
-        server_write_syscalls: writes_after.saturating_sub(writes_before),
     })
 }
 
@@ -662,7 +648,6 @@ mod tests {
             drain_time: Duration::from_millis(4),
             latency_p50_us: 310,
             latency_p99_us: 2200,
-            server_write_syscalls: 310_000,
         };
         assert_eq!(FanoutReport::parse_line(&report.to_string()), Some(report));
         assert_eq!(FanoutReport::parse_line("held 10"), None);

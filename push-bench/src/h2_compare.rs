@@ -630,7 +630,6 @@ mod tests {
                 drain_time: Duration::from_millis(2),
                 latency_p50_us: 300,
                 latency_p99_us: 900,
-                server_write_syscalls: 1000,
             },
         }
     }

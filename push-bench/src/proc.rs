@@ -1,5 +1,5 @@
-//! Readings from `/proc`: a process's resident memory and write system
-//! calls, and this process's open-file limit.
+//! Readings from `/proc`: a process's resident memory and this process's
+//! open-file limit.
 //!
 //! ```
 //! use push_bench::proc::{parse_status, Memory};
@@ -24,31 +24,6 @@ pub struct Memory {
     pub rss_kib: u64,
     /// `VmHWM`: the highest resident set size so far, in KiB.
     pub hwm_kib: u64,
-}
-
-/// How many write system calls (`write`, `writev`, `sendmsg`, …) process
-/// `pid` has made so far: `syscw` of `/proc/PID/io`.
-///
-/// # Errors
-///
-/// When `/proc/PID/io` cannot be read (another user's process without
-/// `ptrace` rights, or not Linux) or lacks `syscw`.
-pub fn write_syscalls(pid: u32) -> Result<u64> {
-    let path = format!("/proc/{pid}/io");
-    let io = std::fs::read_to_string(&path)
-        .map_err(|error| Error::new(format!("cannot read {path}: {error}")))?;
-    parse_syscw(&io).ok_or_else(|| Error::new(format!("{path} has no syscw line")))
-}
-
-/// The `syscw` count of a `/proc/PID/io` text.
-///
-/// ```
-/// assert_eq!(push_bench::proc::parse_syscw("rchar: 10\nsyscw: 42\n"), Some(42));
-/// ```
-pub fn parse_syscw(io: &str) -> Option<u64> {
-    io.lines()
-        .find_map(|line| line.strip_prefix("syscw:"))
-        .and_then(|count| count.trim().parse().ok())
 }
 
 /// Reads the resident memory of process `pid`.

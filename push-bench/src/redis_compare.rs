@@ -365,7 +365,7 @@ mod tests {
         let report = FanoutReport::parse_line(
             "fanout-result streams=2 published=3 deliveries=5 lost=1 disordered=0 ended=1 \
              server_cpu_ticks=5 server_core_busy_ticks=6 ticks_per_second=100 publish_ms=30 \
-             drain_ms=1 latency_p50_us=250 latency_p99_us=900 server_write_syscalls=7",
+             drain_ms=1 latency_p50_us=250 latency_p99_us=900",
         )
         .unwrap();
         let measurement = Measurement {
