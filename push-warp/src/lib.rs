@@ -111,7 +111,7 @@ use push_tower::serve::ConnectionHandle;
 use push_tower::{Push, PushBody, Router};
 use sync_wrapper::SyncStream;
 use tower_service::Service;
-use warp::filters::path::{FullPath, Tail};
+use warp::filters::path::{FullPath, Peek, Tail};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
@@ -128,22 +128,17 @@ pub use push_tower;
 pub fn routes<C: Channels>(
     push: Push<C>,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let router = push.router();
-    warp::path::full()
-        .and(warp::path::tail())
-        .and_then(|full: FullPath, tail: Tail| async move {
+    let ours = warp::path::tail()
+        .and_then(|tail: Tail| async move {
             let tail = tail.as_str();
             if tail == "healthz" || tail.starts_with("channels/") {
-                Ok(mounted(full, tail.len()))
+                Ok(())
             } else {
                 Err(warp::reject::not_found())
             }
         })
-        .and(exchange())
-        .and_then(move |at: Mounted, exchange: Exchange<_>| {
-            let router = router.clone();
-            async move { Ok::<_, Infallible>(exchange.answer(router, at).await) }
-        })
+        .untuple_one();
+    answered(push, ours)
 }
 
 /// `GET /channels/{name}/poll`: short polling (push-tower's
@@ -214,23 +209,13 @@ pub fn http2_push<C: Channels>(
 pub fn message<C: Channels>(
     push: Push<C>,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let router = push.router();
-    warp::get()
+    let route = warp::get()
         .and(warp::path("channels"))
-        .and(warp::path::param::<String>())
+        .and(segment())
         .and(warp::path("messages"))
-        .and(warp::path::param::<String>())
-        .and(warp::path::end())
-        .and(warp::path::full())
-        .and(exchange())
-        .and_then(
-            move |name: String, id: String, full: FullPath, exchange: Exchange<_>| {
-                let router = router.clone();
-                let ours = "channels/".len() + name.len() + "/messages/".len() + id.len();
-                let at = mounted(full, ours);
-                async move { Ok::<_, Infallible>(exchange.answer(router, at).await) }
-            },
-        )
+        .and(segment())
+        .and(warp::path::end());
+    answered(push, route)
 }
 
 /// `POST /channels/{name}`: publishing (push-tower's
@@ -238,18 +223,11 @@ pub fn message<C: Channels>(
 pub fn publish<C: Channels>(
     push: Push<C>,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let router = push.router();
-    warp::post()
+    let route = warp::post()
         .and(warp::path("channels"))
-        .and(warp::path::param::<String>())
-        .and(warp::path::end())
-        .and(warp::path::full())
-        .and(exchange())
-        .and_then(move |name: String, full: FullPath, exchange: Exchange<_>| {
-            let router = router.clone();
-            let at = mounted(full, "channels/".len() + name.len());
-            async move { Ok::<_, Infallible>(exchange.answer(router, at).await) }
-        })
+        .and(segment())
+        .and(warp::path::end());
+    answered(push, route)
 }
 
 /// One technique's route: `{method} /channels/{name}/{segment}`, the name a
@@ -257,20 +235,36 @@ pub fn publish<C: Channels>(
 fn technique<C: Channels>(
     push: Push<C>,
     technique: Technique,
-    method: impl Filter<Extract = (), Error = Rejection> + Clone,
+    method: impl Filter<Extract = (), Error = Rejection> + Clone + Send,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let route = method
+        .and(warp::path("channels"))
+        .and(segment())
+        .and(warp::path(technique.path_segment()))
+        .and(warp::path::end());
+    answered(push, route)
+}
+
+/// One path segment, any (push-tower's router reads the name and id, and
+/// answers bad ones with the wire contract's errors).
+fn segment() -> impl Filter<Extract = (), Error = Rejection> + Copy {
+    warp::path::param::<String>().map(drop).untuple_one()
+}
+
+/// Requests `route` matches, answered by push-tower's router where they
+/// were mounted.
+fn answered<C: Channels>(
+    push: Push<C>,
+    route: impl Filter<Extract = (), Error = Rejection> + Clone + Send,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let router = push.router();
-    let segment = technique.path_segment();
-    method
-        .and(warp::path("channels"))
-        .and(warp::path::param::<String>())
-        .and(warp::path(segment))
-        .and(warp::path::end())
-        .and(warp::path::full())
+    let here = warp::path::full()
+        .and(warp::path::peek())
+        .map(|full: FullPath, rest: Peek| mounted(full, rest.as_str().len()));
+    here.and(route)
         .and(exchange())
-        .and_then(move |name: String, full: FullPath, exchange: Exchange<_>| {
+        .and_then(move |at: Mounted, exchange: Exchange<_>| {
             let router = router.clone();
-            let at = mounted(full, "channels/".len() + name.len() + 1 + segment.len());
             async move { Ok::<_, Infallible>(exchange.answer(router, at).await) }
         })
 }
@@ -282,8 +276,8 @@ struct Mounted {
     prefix_len: usize,
 }
 
-/// `full`, whose last `ours` bytes (without their leading `/`) our filter
-/// matched.
+/// `full`, whose last `ours` bytes (without their leading `/`) are left
+/// for our filter to match.
 fn mounted(full: FullPath, ours: usize) -> Mounted {
     let path = full.as_str().to_owned();
     let prefix_len = path.len().saturating_sub(ours + 1);
