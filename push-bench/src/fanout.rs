@@ -127,6 +127,18 @@ impl FanoutReport {
             / self.ticks_per_second.max(1) as f64
     }
 
+    /// What went wrong with the deliveries (`"2 lost, 0 out of order, 1
+    /// streams ended early"`), or `None` when every stream got every event
+    /// once and in order.
+    pub fn fault(&self) -> Option<String> {
+        (self.lost > 0 || self.disordered > 0 || self.ended > 0).then(|| {
+            format!(
+                "{} lost, {} out of order, {} streams ended early",
+                self.lost, self.disordered, self.ended
+            )
+        })
+    }
+
     /// Deliveries per second of server CPU time; infinite when the server
     /// used less than a tick.
     pub fn deliveries_per_cpu_second(&self) -> f64 {

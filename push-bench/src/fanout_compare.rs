@@ -195,16 +195,9 @@ pub fn check_deliveries(measurements: &[Measurement], push: Server) -> Result<()
     let faults: Vec<String> = measurements
         .iter()
         .filter(|m| m.server == push)
-        .filter(|m| m.report.lost > 0 || m.report.disordered > 0 || m.report.ended > 0)
-        .map(|m| {
-            format!(
-                "round {} {}: {} lost, {} disordered, {} ended",
-                m.round,
-                m.regime.name(),
-                m.report.lost,
-                m.report.disordered,
-                m.report.ended
-            )
+        .filter_map(|m| {
+            let fault = m.report.fault()?;
+            Some(format!("round {} {}: {fault}", m.round, m.regime.name()))
         })
         .collect();
     if faults.is_empty() {

@@ -412,16 +412,9 @@ pub fn check_deliveries(comparison: &Comparison) -> Result<()> {
     let faults: Vec<String> = comparison
         .fanouts
         .iter()
-        .filter(|m| m.report.lost > 0 || m.report.disordered > 0 || m.report.ended > 0)
-        .map(|m| {
-            format!(
-                "round {} {}: {} lost, {} out of order, {} streams ended early",
-                m.round,
-                m.build.name(),
-                m.report.lost,
-                m.report.disordered,
-                m.report.ended
-            )
+        .filter_map(|m| {
+            let fault = m.report.fault()?;
+            Some(format!("round {} {}: {fault}", m.round, m.build.name()))
         })
         .collect();
     if faults.is_empty() {

@@ -133,17 +133,27 @@ impl Connection {
         let response = self.request(Method::POST, &path, data).await?;
         let status = response.status;
         let answer = response.body.read_to_end().await?;
-        let answer = String::from_utf8_lossy(&answer);
-        let id = answer
-            .split_once(r#""id":""#)
-            .and_then(|(_, rest)| rest.split_once('"'))
-            .map(|(id, _)| id.to_owned());
-        match (status, id) {
-            (StatusCode::CREATED, Some(id)) => Ok(id),
-            _ => Err(Error::new(format!(
-                "POST {path} answered {status} {answer}, not 201 with an id"
-            ))),
-        }
+        published_id(&path, status, &answer)
+    }
+}
+
+/// The id in the answer to a publish (`POST path`), which must be `201`
+/// with `{"id":"…"}`; the same on every protocol.
+///
+/// # Errors
+///
+/// When the status is not `201` or the answer has no id.
+pub(crate) fn published_id(path: &str, status: StatusCode, answer: &[u8]) -> Result<String> {
+    let answer = String::from_utf8_lossy(answer);
+    let id = answer
+        .split_once(r#""id":""#)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(id, _)| id.to_owned());
+    match (status, id) {
+        (StatusCode::CREATED, Some(id)) => Ok(id),
+        _ => Err(Error::new(format!(
+            "POST {path} answered {status} {answer}, not 201 with an id"
+        ))),
     }
 }
 

@@ -147,16 +147,6 @@ impl Publisher {
             })?
             .to_bytes();
         self.send = Some(send);
-        let answer = String::from_utf8_lossy(&answer);
-        let id = answer
-            .split_once(r#""id":""#)
-            .and_then(|(_, rest)| rest.split_once('"'))
-            .map(|(id, _)| id.to_owned());
-        match (status, id) {
-            (StatusCode::CREATED, Some(id)) => Ok(id),
-            _ => Err(Error::new(format!(
-                "POST {path} answered {status} {answer}, not 201 with an id"
-            ))),
-        }
+        crate::h2c::published_id(&path, status, &answer)
     }
 }
