@@ -205,7 +205,7 @@ impl Followers {
         (id != 0).then_some(id)
     }
 
-    /// Reader `index`'s followers: `(name, stream, last id)`.
+    /// Reader `index`'s followers, with their names.
     fn share(&self, index: usize) -> Vec<(ChannelName, Arc<Follower>)> {
         self.lock()
             .iter()

@@ -272,9 +272,7 @@ impl RedisChannels {
                     return Ok(follower);
                 }
                 if follower.end() == follow::End::Open {
-                    return Err(Error::Backend(
-                        "this node did not catch up with Redis in time; retry".into(),
-                    ));
+                    return Err(not_caught_up());
                 }
             }
         }
@@ -303,12 +301,16 @@ impl RedisChannels {
             .caught_up(head.seq, self.inner.config.catch_up_timeout)
             .await
         {
-            return Err(Error::Backend(
-                "this node did not catch up with Redis in time; retry".into(),
-            ));
+            return Err(not_caught_up());
         }
         Ok(follower)
     }
+}
+
+/// A follower that did not reach Redis's head within
+/// [`RedisConfig::catch_up_timeout`].
+fn not_caught_up() -> Error {
+    Error::Backend("this node did not catch up with Redis in time; retry".into())
 }
 
 impl Channels for RedisChannels {

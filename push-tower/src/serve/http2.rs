@@ -186,14 +186,14 @@ async fn serve_stream<S, B>(
     };
     let (mut head, body) = response.into_parts();
     let upgrade = upgrade.filter(|_| head.status.is_success());
-    // A 2xx to CONNECT has no length: the stream is the tunnel.
-    let length = body.size_hint().exact().filter(|_| upgrade.is_none());
+    let length = match upgrade {
+        Some(_) => Length::Tunnel,
+        None => body
+            .size_hint()
+            .exact()
+            .map_or(Length::Unknown, Length::Exact),
+    };
     finish_head(&mut head.headers, head.status, length);
-    if upgrade.is_some() {
-        // RFC 9110 §9.3.6: never a length on a 2xx to CONNECT, even one a
-        // framework set from its empty body (warp does).
-        head.headers.remove(header::CONTENT_LENGTH);
-    }
     let head = Response::from_parts(head, ());
 
     if let Some((handover, recv)) = upgrade {
@@ -432,7 +432,11 @@ fn promise(
         return Err(inline);
     };
     let (mut head, body) = response.into_parts();
-    finish_head(&mut head.headers, head.status, Some(body.len() as u64));
+    finish_head(
+        &mut head.headers,
+        head.status,
+        Length::Exact(body.len() as u64),
+    );
     let head = Response::from_parts(head, ());
     // The promise is out: from here a failure is the client's reset.
     match pushed_response.send_response(head, body.is_empty()) {
@@ -487,10 +491,22 @@ fn poll_capacity(
     }
 }
 
+/// What a response's body is, for its `Content-Length`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Length {
+    /// This many bytes.
+    Exact(u64),
+    /// Not known before it ends.
+    Unknown,
+    /// A 2xx to `CONNECT`: the stream becomes the tunnel.
+    Tunnel,
+}
+
 /// Headers HTTP/2 forbids (RFC 9113, 8.2.2) are removed, and a response
 /// gets `Content-Length` when its body's size is known and `Date`, as
-/// hyper's own HTTP/2 server does.
-fn finish_head(headers: &mut HeaderMap, status: StatusCode, length: Option<u64>) {
+/// hyper's own HTTP/2 server does. A tunnel never has a length (RFC 9110
+/// §9.3.6), even one a framework set from its empty body (warp does).
+fn finish_head(headers: &mut HeaderMap, status: StatusCode, length: Length) {
     for name in [
         header::CONNECTION,
         header::TRANSFER_ENCODING,
@@ -506,10 +522,16 @@ fn finish_head(headers: &mut HeaderMap, status: StatusCode, length: Option<u64>)
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    if let (Some(length), false) = (length, bodiless) {
-        headers
-            .entry(header::CONTENT_LENGTH)
-            .or_insert_with(|| HeaderValue::from(length));
+    match length {
+        Length::Exact(length) if !bodiless => {
+            headers
+                .entry(header::CONTENT_LENGTH)
+                .or_insert_with(|| HeaderValue::from(length));
+        }
+        Length::Tunnel => {
+            headers.remove(header::CONTENT_LENGTH);
+        }
+        _ => {}
     }
     headers.entry(header::DATE).or_insert_with(super::date::now);
 }
