@@ -38,8 +38,10 @@
 //! # }).unwrap();
 //! ```
 
+mod gate;
 mod pulse;
 
+pub use gate::Gate;
 pub use pulse::{Listener, Pulse};
 
 use std::fmt;
@@ -79,6 +81,12 @@ pub struct Frames<S, D> {
     subscription: S,
     delivery: D,
     listener: Listener,
+    /// The waker the subscription and the listener are polled with, so that
+    /// polls nothing woke skip them.
+    gate: Gate,
+    /// The tick at which the listener was last given the gate's waker; a
+    /// tick or shutdown takes it, and only those.
+    listener_tick: Option<u64>,
     /// Items taken from the subscription and not yet framed, from
     /// `next_item` on.
     items: Vec<Item>,
@@ -98,6 +106,8 @@ impl<S: Subscription, D: Delivery> Frames<S, D> {
             subscription,
             delivery,
             listener,
+            gate: Gate::new(),
+            listener_tick: None,
             items: Vec::new(),
             next_item: 0,
             max_take_bytes: 256 * 1024,
@@ -177,13 +187,22 @@ impl<S: Subscription, D: Delivery> Frames<S, D> {
             }
             self.items.clear();
             self.next_item = 0;
-            match self
-                .subscription
-                .poll_take(cx, &mut self.items, MAX_TAKE, self.max_take_bytes)
-            {
+            if !self.gate.pass(cx) {
+                return Poll::Pending;
+            }
+            let mut sources = Context::from_waker(self.gate.waker());
+            match self.subscription.poll_take(
+                &mut sources,
+                &mut self.items,
+                MAX_TAKE,
+                self.max_take_bytes,
+            ) {
                 Poll::Ready(0) => self.end = Some(End::Finished),
-                Poll::Ready(_) => {}
-                Poll::Pending => return self.poll_idle(cx),
+                Poll::Ready(_) => self.gate.set_armed(false),
+                Poll::Pending => {
+                    self.gate.set_armed(true);
+                    return self.poll_idle();
+                }
             }
         }
     }
@@ -191,13 +210,17 @@ impl<S: Subscription, D: Delivery> Frames<S, D> {
     /// Nothing to send: a heartbeat if idle long enough, else wait for the
     /// subscription, the tick or shutdown.
     #[inline(never)]
-    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<Option<D::Frame>> {
-        self.listener.register(cx);
+    fn poll_idle(&mut self) -> Poll<Option<D::Frame>> {
         let pulse = self.listener.pulse();
+        let tick = pulse.tick();
+        if self.listener_tick != Some(tick) {
+            self.listener
+                .register(&mut Context::from_waker(self.gate.waker()));
+            self.listener_tick = Some(tick);
+        }
         if pulse.is_shutting_down() {
             return Poll::Ready(self.shutdown_frame());
         }
-        let tick = pulse.tick();
         if tick.saturating_sub(self.last_activity_tick) >= IDLE_TICKS {
             self.last_activity_tick = tick;
             if let Some(heartbeat) = self.delivery.heartbeat() {
@@ -299,6 +322,85 @@ mod tests {
             frame,
             format!("{{\"signal\":\"shutdown\",\"cursor\":\"{head}\"}}\n")
         );
+        assert_eq!(frames.end(), Some(End::Shutdown));
+    }
+
+    /// A subscription that counts how often it is polled.
+    struct Counted<S> {
+        inner: S,
+        polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl<S: Subscription> Stream for Counted<S> {
+        type Item = Item;
+
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+            Pin::new(&mut self.inner).poll_next(cx)
+        }
+    }
+
+    impl<S: Subscription> Subscription for Counted<S> {
+        fn poll_take(
+            &mut self,
+            cx: &mut Context<'_>,
+            out: &mut Vec<Item>,
+            max_items: usize,
+            max_bytes: usize,
+        ) -> Poll<usize> {
+            self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.poll_take(cx, out, max_items, max_bytes)
+        }
+    }
+
+    #[test]
+    fn polls_nothing_woke_skip_the_subscription_and_a_publish_gets_through() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::task::Wake;
+
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let wakes = Arc::new(Count(AtomicUsize::new(0)));
+        let task = Waker::from(Arc::clone(&wakes));
+        let mut cx = Context::from_waker(&task);
+
+        let hub = Hub::new(HubConfig::default());
+        let pulse = Pulse::new(Duration::from_secs(15));
+        let polls = Arc::new(AtomicUsize::new(0));
+        let subscription = Counted {
+            inner: hub.subscribe("a", Start::Now).unwrap(),
+            polls: Arc::clone(&polls),
+        };
+        let mut frames = Frames::new(subscription, Sse::new(), pulse.listen());
+        assert!(matches!(frames.poll_frame(&mut cx), Poll::Ready(Some(_))));
+        assert!(frames.poll_frame(&mut cx).is_pending());
+        let armed = polls.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            assert!(frames.poll_frame(&mut cx).is_pending());
+        }
+        assert_eq!(polls.load(Ordering::SeqCst), armed, "nothing woke it");
+
+        hub.publish("a", Message::new(Data::text("x"))).unwrap();
+        hub.publish("a", Message::new(Data::text("y"))).unwrap();
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            1,
+            "the second wake coalesced"
+        );
+        let Poll::Ready(Some(frame)) = frames.poll_frame(&mut cx) else {
+            panic!("the published event");
+        };
+        assert!(frame.ends_with(b"data: x\n\n"));
+        assert!(matches!(frames.poll_frame(&mut cx), Poll::Ready(Some(_))));
+        assert!(frames.poll_frame(&mut cx).is_pending());
+
+        pulse.shut_down();
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 2, "shutdown wakes it");
+        assert!(matches!(frames.poll_frame(&mut cx), Poll::Ready(Some(_))));
         assert_eq!(frames.end(), Some(End::Shutdown));
     }
 

@@ -37,8 +37,11 @@ pub(crate) mod upgrade;
 
 use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -52,6 +55,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use push_core::engine::Gate;
 use push_core::Channels;
 
 pub use connection::ConnectionHandle;
@@ -282,6 +286,10 @@ async fn serve_connection<S: Served>(
 /// Serves an HTTP/1.1 connection on hyper, with upgrades; drops it if a
 /// lagged stream does not end within `grace` (see the `stalled_reader`
 /// module).
+///
+/// The connection is woken for every delivery, the shutdown and
+/// stalled-reader watches almost never: they are polled through a [`Gate`],
+/// only when one of them woke it.
 async fn serve_http1<S: Served>(
     io: Rewind<TcpStream>,
     service: S,
@@ -296,22 +304,49 @@ async fn serve_http1<S: Served>(
     let connection = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
         .with_upgrades();
-    let mut connection = std::pin::pin!(connection);
-    let mut shutting_down = false;
-    let mut stalled = None;
-    loop {
+    let mut connection = pin!(connection);
+    let shutdown_requested = AtomicBool::new(false);
+    // Completes only when a lagged stream outlives the grace period.
+    let mut watches = pin!(async {
+        let shutdown = async {
+            // A dropped sender means the server is gone: shut down as well.
+            let _ = shutdown.wait_for(|shutting_down| *shutting_down).await;
+            shutdown_requested.store(true, Ordering::Release);
+            std::future::pending::<()>().await;
+        };
         tokio::select! {
-            _ = connection.as_mut() => return,
-            _ = shutdown.wait_for(|shutting_down| *shutting_down), if !shutting_down => {
+            () = shutdown => {}
+            () = stalled_too_long(&stalled_reader, grace) => {}
+        }
+    });
+    let mut gate = Gate::new();
+    let mut shutting_down = false;
+    poll_fn(|cx| {
+        if gate.pass(cx) {
+            let mut watches_cx = Context::from_waker(gate.waker());
+            if watches.as_mut().poll(&mut watches_cx).is_ready() {
+                // The client stopped reading: dropping the connection frees it.
+                return Poll::Ready(());
+            }
+            gate.set_armed(true);
+            if !shutting_down && shutdown_requested.load(Ordering::Acquire) {
                 shutting_down = true;
                 connection.as_mut().graceful_shutdown();
             }
-            () = stalled_reader.raised(), if stalled.is_none() => {
-                stalled = Some(Box::pin(tokio::time::sleep(grace)));
-            }
-            () = stalled_reader.cleared(), if stalled.is_some() => stalled = None,
-            // The client stopped reading: dropping the connection frees it.
-            () = async { stalled.as_mut().expect("checked").await }, if stalled.is_some() => return,
+        }
+        connection.as_mut().poll(cx).map(|_| ())
+    })
+    .await;
+}
+
+/// Completes once some lagged stream of the connection has not ended within
+/// `grace`.
+async fn stalled_too_long(stalled_reader: &StalledReader, grace: Duration) {
+    loop {
+        stalled_reader.raised().await;
+        tokio::select! {
+            () = stalled_reader.cleared() => {}
+            () = tokio::time::sleep(grace) => return,
         }
     }
 }
