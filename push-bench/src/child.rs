@@ -194,6 +194,33 @@ impl PinnedChild {
             .map_err(|error| Error::new(format!("cannot stop {}: {error}", self.name)))
     }
 
+    /// Waits at most `within` for it to exit on its own, after something
+    /// asked it to (a signal).
+    ///
+    /// # Errors
+    ///
+    /// When it exits with a failure status, cannot be waited for, or is
+    /// still running after `within` (it is then killed).
+    pub async fn wait(mut self, within: Duration) -> Result<()> {
+        drop(self.stdin.take());
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(Ok(status)) if status.success() => Ok(()),
+            Ok(Ok(status)) => Err(Error::new(format!("{} {}", self.name, describe(status)))),
+            Ok(Err(error)) => Err(Error::new(format!(
+                "cannot wait for {} to exit: {error}",
+                self.name
+            ))),
+            Err(_) => {
+                let _ = self.child.kill().await;
+                Err(Error::new(format!(
+                    "{} was still running {} s after it was asked to exit; it was killed",
+                    self.name,
+                    within.as_secs()
+                )))
+            }
+        }
+    }
+
     /// How it ended, waiting at most `within` for it to end.
     async fn exit_status(&mut self, within: Duration) -> String {
         match tokio::time::timeout(within, self.child.wait()).await {

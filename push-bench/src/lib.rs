@@ -2,6 +2,8 @@
 //!
 //! # Modules
 //!
+//! - [`alloc_count`]: heap allocations per delivery through push-server,
+//!   counted by valgrind's DHAT.
 //! - [`baseline`]: the servers push is compared with, written the way a user
 //!   would write them without push.
 //! - [`server`]: every server under test, how to start it and where it
@@ -20,6 +22,7 @@
 //! - [`proc`]: readings from `/proc`.
 //! - [`cpu`]: a process's CPU time, from `/proc`.
 
+pub mod alloc_count;
 pub mod baseline;
 pub mod child;
 pub mod cpu;

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use push_bench::alloc_count::{self, AllocCountOptions};
 use push_bench::baseline::{self, Baseline};
 use push_bench::fanout::{self, FanoutOptions, LoadProtocol};
 use push_bench::fanout_compare::{self, FanoutCompareOptions, Regime};
@@ -170,6 +171,28 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         within_secs: u64,
     },
+    /// Count push-server's heap allocations per delivery under valgrind's
+    /// DHAT: four runs of the SSE fan-out over HTTP/1.1, whose differences
+    /// separate deliveries from connections and publishes.
+    AllocCount {
+        /// Streams in the smaller runs (the larger have twice as many).
+        #[arg(long, default_value_t = 100)]
+        streams: usize,
+        /// Events in the smaller runs (the larger have twice as many).
+        #[arg(long, default_value_t = 100)]
+        publishes: usize,
+        /// Events published per second; low, as the server runs about
+        /// thirty times slower under valgrind.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// Bytes of data per event.
+        #[arg(long, default_value_t = 100)]
+        event_bytes: usize,
+        /// Subscribing, and the wait for deliveries, may each take this
+        /// many seconds.
+        #[arg(long, default_value_t = 120)]
+        within_secs: u64,
+    },
     /// Subscribe many SSE streams over a few h2c connections, publish a
     /// bounded number of events at a fixed rate, and print a
     /// `fanout-result` line with what arrived and the server's CPU time.
@@ -322,6 +345,24 @@ async fn main() -> ExitCode {
                 print!("{}", redis_compare::render_table(&measurements, &options));
                 redis_compare::check_deliveries(&measurements)
             })
+        }
+        Command::AllocCount {
+            streams,
+            publishes,
+            rate,
+            event_bytes,
+            within_secs,
+        } => {
+            let options = AllocCountOptions {
+                streams,
+                publishes,
+                rate,
+                event_bytes,
+                within: Duration::from_secs(within_secs),
+            };
+            alloc_count::run(&options)
+                .await
+                .map(|count| print!("{}", alloc_count::render_table(&count)))
         }
         Command::SseFanout {
             server,

@@ -92,13 +92,18 @@ impl<C: Channels> Router<C> {
         let Some(path) = request.uri().path().strip_prefix(self.prefix.as_str()) else {
             return not_found();
         };
-        let segments: Vec<&str> = path
-            .strip_prefix('/')
-            .unwrap_or("\u{0}")
-            .split('/')
-            .collect();
+        // No route has more than four segments; a longer path matches none.
+        let mut segments = [""; 5];
+        let mut count = 0;
+        for segment in path.strip_prefix('/').unwrap_or("\u{0}").split('/') {
+            segments[count] = segment;
+            count += 1;
+            if count == segments.len() {
+                break;
+            }
+        }
         let method = request.method().clone();
-        match segments.as_slice() {
+        match &segments[..count] {
             ["healthz"] => match method {
                 Method::GET => healthz(push),
                 _ => method_not_allowed("GET"),

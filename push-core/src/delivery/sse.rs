@@ -1,3 +1,4 @@
+use std::io::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,15 +49,32 @@ impl Sse {
     }
 
     fn encode_event(event: &Event) -> Bytes {
+        // The id is formatted on the stack and the block sized exactly, so
+        // that the one allocation is the block's own: `Bytes` takes a `Vec`
+        // as it is only when it is full.
+        let mut id = [0u8; 64];
+        let id_len = {
+            let mut rest = &mut id[..];
+            // An id is at most 37 bytes: 16 hex digits, `-`, a u64.
+            let _ = write!(rest, "{}", event.id());
+            64 - rest.len()
+        };
+        let id = &id[..id_len];
         let data = event.data();
-        let id = event.id().to_string();
-        let mut out = Vec::with_capacity(data.len() + 64);
-        out.extend_from_slice(b"id: ");
-        out.extend_from_slice(id.as_bytes());
-        out.push(b'\n');
-        match data.as_text().filter(|text| !text.contains('\r')) {
+        let out = match data.as_text().filter(|text| !text.contains('\r')) {
             Some(text) => {
-                if let Some(name) = event.name() {
+                let name = event.name();
+                let lines = text.bytes().filter(|byte| *byte == b'\n').count() + 1;
+                let size = 4 + id.len() + 1
+                    + name.map_or(0, |name| 8 + name.len())
+                    // Each line gains `data: ` and keeps its `\n` (the last gains one).
+                    + text.len() + 6 * lines + 1
+                    + 1;
+                let mut out = Vec::with_capacity(size);
+                out.extend_from_slice(b"id: ");
+                out.extend_from_slice(id);
+                out.push(b'\n');
+                if let Some(name) = name {
                     out.extend_from_slice(b"event: ");
                     out.extend_from_slice(name.as_bytes());
                     out.push(b'\n');
@@ -66,14 +84,23 @@ impl Sse {
                     out.extend_from_slice(line.as_bytes());
                     out.push(b'\n');
                 }
+                out.push(b'\n');
+                debug_assert_eq!(out.len(), size);
+                out
             }
             None => {
-                out.extend_from_slice(b"event: push.envelope\ndata: ");
+                const HEAD: &[u8] = b"event: push.envelope\ndata: ";
                 let line = event.envelope_line();
+                let mut out = Vec::with_capacity(4 + id.len() + 1 + HEAD.len() + line.len() + 1);
+                out.extend_from_slice(b"id: ");
+                out.extend_from_slice(id);
+                out.push(b'\n');
+                out.extend_from_slice(HEAD);
                 out.extend_from_slice(line);
+                out.push(b'\n');
+                out
             }
-        }
-        out.push(b'\n');
+        };
         Bytes::from(out)
     }
 }

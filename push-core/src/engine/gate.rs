@@ -1,27 +1,27 @@
-//! Polling a stream's sources only when one of them woke it.
-//!
-//! A server polls a body several times per wakeup: hyper's HTTP/1.1
-//! dispatcher asks for more after buffering a frame and again after each
-//! flush. Each of those polls used to take from the subscription (locking
-//! the channel to find nothing new) and re-register with the pulse. The
-//! [`Gate`] is the waker the subscription and the pulse are given instead of
-//! the task's: it records that a source woke it before waking the task, so
-//! a poll that nothing woke since the sources were last armed returns
-//! `Pending` at once.
-//!
-//! Wakes also coalesce: while the gate is open (woken, not yet passed), a
-//! second wake does not schedule the task again.
-//!
-//! [`Frames`](super::Frames) polls its subscription and pulse through one;
-//! push-tower's server polls a connection's shutdown and stalled-reader
-//! watches through another, so that a wakeup for a delivery polls neither.
+//! The [`Gate`]: polling a stream's sources only when one of them woke it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Wake, Waker};
 
-/// The waker given to a task's rarely ready sources, and whether they have
-/// woken it since they were last polled: see the [module docs](self).
+/// A waker for a task's rarely ready sources that records whether they
+/// woke it, so that the task polls them only when one did.
+///
+/// A server polls a body several times per wakeup: hyper's HTTP/1.1
+/// dispatcher asks for more after buffering a frame and again after each
+/// flush. Each of those polls used to take from the subscription (locking
+/// the channel to find nothing new) and re-register with the pulse. The
+/// gate is the waker the subscription and the pulse are given instead of
+/// the task's: it records that a source woke it before waking the task, so
+/// a poll that nothing woke since the sources were last armed returns
+/// `Pending` at once.
+///
+/// Wakes also coalesce: while the gate is open (woken, not yet passed), a
+/// second wake does not schedule the task again.
+///
+/// [`Frames`](crate::engine::Frames) polls its subscription and pulse
+/// through one; push-tower's server polls a connection's shutdown and stalled-reader
+/// watches through another, so that a wakeup for a delivery polls neither.
 ///
 /// ```
 /// use std::future::{poll_fn, Future};
