@@ -14,7 +14,10 @@
 //!   h2c long polls and SSE fan-out.
 //! - [`fanout`]: the SSE fan-out load, many streams over a few h2c
 //!   connections.
+//! - [`technique`]: the techniques a fan-out measures.
 //! - [`h2c`]: the load's h2c client.
+//! - [`http1`]: the load's HTTP/1.1 client.
+//! - [`ws`]: the load's WebSocket client.
 //! - [`h2load`]: nghttp2's `h2load`, run and read.
 //! - [`child`]: child processes pinned to one core.
 //! - [`proc`]: readings from `/proc`.
@@ -34,6 +37,8 @@ pub mod idle;
 pub mod proc;
 pub mod redis_compare;
 pub mod server;
+pub mod technique;
+pub mod ws;
 
 use std::fmt;
 
