@@ -15,6 +15,7 @@
 //! - [`fanout`]: the SSE fan-out load, many streams over a few h2c
 //!   connections.
 //! - [`technique`]: the techniques a fan-out measures.
+//! - [`writes`]: the server's write system calls, counted with `perf`.
 //! - [`h2c`]: the load's h2c client.
 //! - [`http1`]: the load's HTTP/1.1 client.
 //! - [`ws`]: the load's WebSocket client.
@@ -38,6 +39,7 @@ pub mod proc;
 pub mod redis_compare;
 pub mod server;
 pub mod technique;
+pub mod writes;
 pub mod ws;
 
 use std::fmt;
