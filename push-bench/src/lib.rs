@@ -12,8 +12,11 @@
 //!   reports the memory each connection costs.
 //! - [`h2_compare`]: the HTTP/2 comparison of two push-server builds on
 //!   h2c long polls and SSE fan-out.
-//! - [`fanout`]: the SSE fan-out load, many streams over a few h2c
-//!   connections.
+//! - [`fanout`]: the fan-out load: many SSE, NDJSON or WebSocket streams of
+//!   one channel, events published at a fixed rate, and what each stream
+//!   received.
+//! - [`fanout_compare`]: push-server against the baselines on the fan-out
+//!   regimes of DESIGN.md, technique by technique.
 //! - [`technique`]: the techniques a fan-out measures.
 //! - [`writes`]: the server's write system calls, counted with `perf`.
 //! - [`h2c`]: the load's h2c client.
