@@ -2,7 +2,7 @@
 //! DHAT on the release binary as it is.
 //!
 //! ```text
-//! $ push-bench alloc-count [--streams 100] [--publishes 100] [--rate 20]
+//! $ push-bench alloc-count [--technique sse|ndjson|ws] [--streams 100] [--publishes 100] [--rate 20]
 //! ```
 //!
 //! DESIGN.md's target: fewer than 0.1 heap allocations per delivery once an
@@ -35,6 +35,7 @@ use crate::child::PinnedChild;
 use crate::fanout::{FanoutReport, LoadProtocol};
 use crate::h2_compare::{spawn_fanout, FanoutShape, LoadTarget, SERVER_CORE};
 use crate::server::parse_listening_line;
+use crate::technique::Technique;
 use crate::{Error, Result};
 
 /// DESIGN.md's bound on heap allocations per delivery.
@@ -49,6 +50,8 @@ const EXIT: Duration = Duration::from_secs(60);
 /// How the count goes.
 #[derive(Debug, Clone)]
 pub struct AllocCountOptions {
+    /// The technique the streams subscribe with, over HTTP/1.1.
+    pub technique: Technique,
     /// `S`: streams in the smaller runs.
     pub streams: usize,
     /// `N`: events in the smaller runs.
@@ -127,13 +130,24 @@ pub async fn run(options: &AllocCountOptions) -> Result<AllocCount> {
             rate: options.rate,
             event_bytes: options.event_bytes,
         };
-        runs.push(measure(&valgrind, &push_server, &shape, index, options.within).await?);
+        runs.push(
+            measure(
+                options.technique,
+                &valgrind,
+                &push_server,
+                &shape,
+                index,
+                options.within,
+            )
+            .await?,
+        );
     }
     let runs: [Run; 4] = runs.try_into().expect("four runs");
     Ok(AllocCount { runs })
 }
 
 async fn measure(
+    technique: Technique,
     valgrind: &Path,
     push_server: &Path,
     shape: &FanoutShape,
@@ -162,6 +176,8 @@ async fn measure(
         server_pid: server.pid(),
         channel: "allocations".to_owned(),
         protocol: LoadProtocol::Http1,
+        technique,
+        count_writes: false,
     };
     let report = spawn_fanout(&target, shape, within).await;
     server.ensure_running()?;
@@ -239,11 +255,12 @@ pub fn valgrind() -> Result<PathBuf> {
 }
 
 /// The report as text.
-pub fn render_table(count: &AllocCount) -> String {
+pub fn render_table(count: &AllocCount, technique: Technique) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Heap allocations of push-server (valgrind DHAT), SSE over HTTP/1.1"
+        "Heap allocations of push-server (valgrind DHAT), {} over HTTP/1.1",
+        technique.label()
     );
     let _ = writeln!(
         out,
@@ -305,6 +322,6 @@ mod tests {
         };
         assert_eq!(count.per_delivery(), 0.5);
         assert_eq!(count.per_delivery_with_publish(), 0.5 + 20.0 / 100.0);
-        assert!(render_table(&count).contains("missed"));
+        assert!(render_table(&count, Technique::Sse).contains("missed"));
     }
 }

@@ -11,34 +11,48 @@
 //! [`parse_listening_line`](crate::server::parse_listening_line)) and serves
 //! until it is killed.
 //!
-//! - [`Baseline::TungsteniteDefault`]: a WebSocket server on tokio-tungstenite
-//!   with its default configuration. Every connection gets the small text
-//!   message push sends first (the `position` signal), then the server reads
-//!   until the socket closes, as a subscription server that only pushes
-//!   would. Any path is accepted, so it answers the URL push serves.
-//! - [`Baseline::AxumSse`], [`Baseline::RawWriter`] and
-//!   [`Baseline::HyperStream`]: Server-Sent Events servers over HTTP/1.1,
-//!   for the SSE fan-out. Each answers the two routes of push the fan-out
-//!   uses, the same way:
-//!   - `GET /channels/{name}/sse` answers `200` with
-//!     `content-type: text/event-stream` and `cache-control: no-cache`, sends
-//!     the position first (`id: 0000000000000000-N`, N the number of the
-//!     last event published on the channel, 0 if none, then a blank line),
-//!     then every event published on the channel from then on, in order, as
-//!     `id: 0000000000000000-n`, `data: <body>` and a blank line (n counts
-//!     from 1 on each channel). A subscriber that falls more than
-//!     [`CHANNEL_CAPACITY`] events behind is dropped: its stream ends.
-//!   - `POST /channels/{name}` with a UTF-8 body publishes the body to every
-//!     current subscriber of the channel and answers `201` with
-//!     `content-type: application/json` and `{"id":"0000000000000000-n"}`.
-//!   - Anything else answers `404`.
+//! Every baseline answers the routes of push the fan-out uses, framing
+//! every event exactly as push does (PROTOCOL.md), so that the bytes on the
+//! wire are the same and only the server differs:
+//!
+//! - `GET /channels/{name}/sse` ([`Baseline::AxumSse`],
+//!   [`Baseline::RawWriter`], [`Baseline::HyperStream`]) answers `200` with
+//!   `content-type: text/event-stream` and `cache-control: no-cache`, sends
+//!   the position first (`id: 0000000000000000-N`, N the number of the last
+//!   event published on the channel, 0 if none, then a blank line), then
+//!   every event published on the channel from then on, in order, as
+//!   `id: 0000000000000000-n`, `data: <body>` and a blank line (n counts
+//!   from 1 on each channel).
+//! - `GET /channels/{name}/stream` (the same three) answers `200` with
+//!   `content-type: application/x-ndjson` and `cache-control: no-cache`,
+//!   sends the position line `{"signal":"position","cursor":"0000000000000000-N"}`,
+//!   then one envelope line per event, `{"id":"0000000000000000-n","data":<body>}`
+//!   (the body as a JSON string, escaped as `serde_json` escapes it, as push
+//!   does).
+//! - `GET /channels/{name}/ws` ([`Baseline::TungsteniteDefault`]), a
+//!   WebSocket handshake over HTTP/1.1, sends the position signal as a text
+//!   message, then one text message per event holding its envelope (the
+//!   NDJSON line without its `\n`).
+//! - `POST /channels/{name}` (every baseline) with a UTF-8 body publishes the
+//!   body to every current subscriber of the channel and answers `201` with
+//!   `content-type: application/json` and `{"id":"0000000000000000-n"}`.
+//! - Anything else answers `404`.
+//!
+//! A subscriber that falls more than [`CHANNEL_CAPACITY`] events behind is
+//! dropped: its stream ends (its socket closes). Channels are made by the
+//! first subscribe or publish on them and never removed.
 //!
 //! Every baseline sets `TCP_NODELAY` on its connections, as push-server
 //! does, so that none of them waits to pack small events into one segment.
+//! [`Baseline::AxumSse`] and [`Baseline::HyperStream`] also serve h2c
+//! (HTTP/2 with prior knowledge) on the same port, as push-server does;
+//! [`Baseline::RawWriter`] and [`Baseline::TungsteniteDefault`] speak
+//! HTTP/1.1 only ([`Baseline::serves_h2c`]).
 
 mod axum_sse;
 mod hyper_stream;
 mod raw_writer;
+mod tungstenite_default;
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -47,46 +61,45 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
-use tokio_tungstenite::tungstenite::Message;
 
+use crate::technique::Technique;
 use crate::{Error, Result};
 
-/// The first message every connection gets: what push sends first on a
-/// WebSocket (the `position` signal of a channel with no events).
-pub const FIRST_MESSAGE: &str = r#"{"signal":"position","cursor":"0000000000000000-0"}"#;
-
-/// How many events an SSE baseline keeps for a subscriber that has not
-/// taken them yet (the capacity of each channel's `tokio::sync::broadcast`).
-/// A subscriber that falls further behind is dropped.
+/// How many events a baseline keeps for a subscriber that has not taken
+/// them yet (the capacity of each channel's `tokio::sync::broadcast`). A
+/// subscriber that falls further behind is dropped.
 pub const CHANNEL_CAPACITY: usize = 1024;
 
-/// The largest body the SSE baselines take in a `POST`; a larger one is
+/// The largest body the baselines take in a `POST`; a larger one is
 /// refused with `413`. A body that is not UTF-8 is refused with `400`.
 pub const MAX_PUBLISH_BYTES: usize = 64 * 1024;
 
-/// The part of every event id before the `-`: the SSE baselines keep no
-/// time, so it is the same for all (push puts the publish time there).
+/// The part of every event id before the `-`: the baselines keep no time,
+/// so it is the same for all (push puts the publish time there).
 const ID_PREFIX: &str = "0000000000000000";
 
 /// A baseline server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Baseline {
     /// WebSocket on tokio-tungstenite with its default configuration
-    /// (`accept_async`: 128 KiB read buffer).
+    /// (`accept_hdr_async`: 128 KiB read buffer), one
+    /// `tokio::sync::broadcast` per channel, each subscriber sending every
+    /// event with `SinkExt::send`.
     TungsteniteDefault,
-    /// SSE on axum 0.8: `Sse` over a `BroadcastStream` of one
-    /// `tokio::sync::broadcast` channel per channel name, each subscriber
-    /// formatting every event itself.
+    /// SSE and NDJSON on axum 0.8: `Sse`, and `Body::from_stream`, over a
+    /// `BroadcastStream` of one `tokio::sync::broadcast` channel per
+    /// channel name, each subscriber formatting every event itself.
     AxumSse,
-    /// SSE on a bare tokio `TcpListener`, HTTP/1.1 read and written by
-    /// hand: each event is framed once into shared `Bytes`, and each
-    /// subscriber writes everything queued for it in one vectored write.
+    /// SSE and NDJSON on a bare tokio `TcpListener`, HTTP/1.1 read and
+    /// written by hand: each event is framed once into shared `Bytes`, and
+    /// each subscriber writes everything queued for it in one vectored
+    /// write.
     RawWriter,
-    /// SSE on a bare hyper 1 HTTP/1.1 server: the response body is a
-    /// `StreamBody` over the broadcast receiver of events framed once.
+    /// SSE and NDJSON on a bare hyper 1 server (hyper-util's `auto`
+    /// builder: HTTP/1.1 and h2c): the response body is a `StreamBody` over
+    /// the broadcast receiver of events framed once.
     HyperStream,
 }
 
@@ -101,12 +114,25 @@ impl Baseline {
         }
     }
 
-    /// Whether it serves WebSockets (`idle-memory` holds WebSockets). The
-    /// others serve Server-Sent Events only.
-    pub fn serves_websocket(self) -> bool {
+    /// Whether it serves `technique`: WebSocket for `tungstenite-default`,
+    /// SSE and NDJSON for the others.
+    pub fn serves(self, technique: Technique) -> bool {
         match self {
-            Baseline::TungsteniteDefault => true,
-            Baseline::AxumSse | Baseline::RawWriter | Baseline::HyperStream => false,
+            Baseline::TungsteniteDefault => technique == Technique::Ws,
+            Baseline::AxumSse | Baseline::RawWriter | Baseline::HyperStream => {
+                technique != Technique::Ws
+            }
+        }
+    }
+
+    /// Whether it serves h2c (HTTP/2 with prior knowledge) besides
+    /// HTTP/1.1: `axum-sse` (`axum::serve`) and `hyper-stream` (hyper-util's
+    /// `auto` builder) do; `raw-writer` reads and writes HTTP/1.1 by hand,
+    /// and `tungstenite-default` upgrades HTTP/1.1 requests only.
+    pub fn serves_h2c(self) -> bool {
+        match self {
+            Baseline::AxumSse | Baseline::HyperStream => true,
+            Baseline::RawWriter | Baseline::TungsteniteDefault => false,
         }
     }
 }
@@ -154,29 +180,22 @@ pub async fn serve(baseline: Baseline, listen: SocketAddr) -> Result<()> {
 /// accept loop, and errors on one connection end that connection only.
 pub async fn run(baseline: Baseline, listener: TcpListener) -> Result<()> {
     match baseline {
-        Baseline::TungsteniteDefault => tungstenite_default(listener).await,
+        Baseline::TungsteniteDefault => tungstenite_default::serve(listener).await,
         Baseline::AxumSse => axum_sse::serve(listener).await,
         Baseline::RawWriter => raw_writer::serve(listener).await,
         Baseline::HyperStream => hyper_stream::serve(listener).await,
     }
 }
 
-/// The next connection on `listener`, with `TCP_NODELAY` set when
-/// `nodelay`. A failed accept (out of file descriptors, which would end the
-/// accept loop of a tokio example) is counted in `refusals`, reported on
-/// stderr at every power of two, and waited out for 10 ms.
-async fn accept(
-    listener: &TcpListener,
-    baseline: Baseline,
-    nodelay: bool,
-    refusals: &mut u64,
-) -> TcpStream {
+/// The next connection on `listener`, with `TCP_NODELAY` set. A failed
+/// accept (out of file descriptors, which would end the accept loop of a
+/// tokio example) is counted in `refusals`, reported on stderr at every
+/// power of two, and waited out for 10 ms.
+async fn accept(listener: &TcpListener, baseline: Baseline, refusals: &mut u64) -> TcpStream {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                if nodelay {
-                    let _ = stream.set_nodelay(true);
-                }
+                let _ = stream.set_nodelay(true);
                 return stream;
             }
             Err(error) => {
@@ -193,37 +212,11 @@ async fn accept(
     }
 }
 
-/// The accept loop every tokio-tungstenite example has, made to survive
-/// running out of file descriptors (which would otherwise end it).
-async fn tungstenite_default(listener: TcpListener) -> Result<()> {
-    let mut refusals = 0_u64;
-    loop {
-        let stream = accept(
-            &listener,
-            Baseline::TungsteniteDefault,
-            false,
-            &mut refusals,
-        )
-        .await;
-        tokio::spawn(tungstenite_default_connection(stream));
-    }
-}
-
-async fn tungstenite_default_connection(stream: TcpStream) {
-    let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
-        return;
-    };
-    if socket.send(Message::text(FIRST_MESSAGE)).await.is_err() {
-        return;
-    }
-    while let Some(Ok(_)) = socket.next().await {}
-}
-
-/// What an SSE baseline does with a request, from its method and target.
+/// What a baseline does with a request, from its method and target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'a> {
-    /// `GET /channels/{name}/sse`.
-    Subscribe(&'a str),
+    /// `GET /channels/{name}/sse`, `/stream` or `/ws`.
+    Subscribe(&'a str, Technique),
     /// `POST /channels/{name}`.
     Publish(&'a str),
     /// Anything else: `404`.
@@ -239,8 +232,15 @@ fn route<'a>(method: &str, target: &'a str) -> Route<'a> {
         return Route::NotFound;
     };
     let is_name = |name: &str| !name.is_empty() && !name.contains('/');
-    match (method, rest.strip_suffix("/sse")) {
-        ("GET", Some(name)) if is_name(name) => Route::Subscribe(name),
+    let subscription = [Technique::Sse, Technique::Ndjson, Technique::Ws]
+        .into_iter()
+        .find_map(|technique| {
+            let suffix = technique.path("");
+            let suffix = suffix.strip_prefix("/channels/").unwrap_or(&suffix);
+            Some((rest.strip_suffix(suffix)?, technique))
+        });
+    match (method, subscription) {
+        ("GET", Some((name, technique))) if is_name(name) => Route::Subscribe(name, technique),
         ("POST", _) if is_name(rest) => Route::Publish(rest),
         _ => Route::NotFound,
     }
@@ -256,8 +256,8 @@ fn published_body(n: u64) -> String {
     format!(r#"{{"id":"{}"}}"#, event_id(n))
 }
 
-/// The block a subscription starts with: the id of the last event published
-/// before it (`n`, 0 if none) and a blank line.
+/// The block an SSE subscription starts with: the id of the last event
+/// published before it (`n`, 0 if none) and a blank line.
 fn position_block(n: u64) -> Bytes {
     Bytes::from(format!("id: {}\n\n", event_id(n)))
 }
@@ -287,10 +287,83 @@ fn event_block(n: u64, data: &str) -> Bytes {
     Bytes::from(block)
 }
 
-/// The channels of an SSE baseline: a `tokio::sync::broadcast` sender per
-/// name, made by the first subscribe or publish on it and never removed,
-/// and the number of the last event published on it. Events are numbered
-/// under the lock, so every subscriber sees them in the same order.
+/// The `position` signal of a subscription that starts after event `n` (0:
+/// before the first), as a JSON object: the first NDJSON line (with a
+/// `\n`) or WebSocket message (without).
+fn position_signal(n: u64) -> String {
+    format!(r#"{{"signal":"position","cursor":"{}"}}"#, event_id(n))
+}
+
+/// The envelope of event `n`, whose data is the text `data`:
+/// `{"id":"…","data":"…"}`, the data escaped as push escapes it (with
+/// `serde_json`). An NDJSON line is this and `\n`; a WebSocket message is
+/// this alone.
+fn envelope(n: u64, data: &str) -> String {
+    let mut out = String::with_capacity(data.len() + 48);
+    out.push_str(r#"{"id":""#);
+    out.push_str(&event_id(n));
+    out.push_str(r#"","data":"#);
+    // A str always serializes.
+    out.push_str(&serde_json::to_string(data).unwrap_or_default());
+    out.push('}');
+    out
+}
+
+/// Appends `\n` to a JSON object: an NDJSON line.
+fn line(mut object: String) -> Bytes {
+    object.push('\n');
+    Bytes::from(object)
+}
+
+/// An event framed once for each technique a subscriber may read it with;
+/// subscribers share the bytes.
+#[derive(Debug, Clone)]
+struct Framed {
+    /// The SSE block.
+    sse: Bytes,
+    /// The NDJSON line.
+    ndjson: Bytes,
+}
+
+impl Framed {
+    /// Event `n` with the text `data`, framed for SSE and NDJSON.
+    fn new(n: u64, data: &str) -> Self {
+        Framed {
+            sse: event_block(n, data),
+            ndjson: line(envelope(n, data)),
+        }
+    }
+
+    /// The bytes of `technique` (SSE or NDJSON).
+    fn bytes(&self, technique: Technique) -> &Bytes {
+        match technique {
+            Technique::Ndjson => &self.ndjson,
+            Technique::Sse | Technique::Ws => &self.sse,
+        }
+    }
+}
+
+/// The first bytes of a subscription of `technique` (SSE or NDJSON) that
+/// starts after event `n`: the position block or line.
+fn position(technique: Technique, n: u64) -> Bytes {
+    match technique {
+        Technique::Ndjson => line(position_signal(n)),
+        Technique::Sse | Technique::Ws => position_block(n),
+    }
+}
+
+/// The content type of a subscription of `technique` (SSE or NDJSON).
+fn content_type(technique: Technique) -> &'static str {
+    match technique {
+        Technique::Ndjson => "application/x-ndjson",
+        Technique::Sse | Technique::Ws => "text/event-stream",
+    }
+}
+
+/// The channels of a baseline: a `tokio::sync::broadcast` sender per name,
+/// made by the first subscribe or publish on it and never removed, and the
+/// number of the last event published on it. Events are numbered under the
+/// lock, so every subscriber sees them in the same order.
 #[derive(Debug)]
 struct Channels<T> {
     by_name: Mutex<HashMap<String, Channel<T>>>,
@@ -352,21 +425,35 @@ mod tests {
 
     #[test]
     fn routes_subscribe_publish_and_nothing_else() {
-        assert_eq!(route("GET", "/channels/news/sse"), Route::Subscribe("news"));
+        assert_eq!(
+            route("GET", "/channels/news/sse"),
+            Route::Subscribe("news", Technique::Sse)
+        );
         assert_eq!(
             route("GET", "/channels/news/sse?from=now"),
-            Route::Subscribe("news")
+            Route::Subscribe("news", Technique::Sse)
+        );
+        assert_eq!(
+            route("GET", "/channels/news/stream"),
+            Route::Subscribe("news", Technique::Ndjson)
+        );
+        assert_eq!(
+            route("GET", "/channels/news/ws"),
+            Route::Subscribe("news", Technique::Ws)
         );
         assert_eq!(route("POST", "/channels/news"), Route::Publish("news"));
         for (method, target) in [
             ("GET", "/channels/news"),
             ("POST", "/channels/news/sse"),
+            ("POST", "/channels/news/stream"),
             ("PUT", "/channels/news"),
             ("GET", "/channels//sse"),
+            ("GET", "/channels//stream"),
             ("GET", "/channels/a/b/sse"),
+            ("GET", "/channels/a/b/ws"),
             ("POST", "/channels/"),
             ("POST", "/channels/a/b"),
-            ("GET", "/channels/news/ws"),
+            ("GET", "/channels/news/ndjson"),
             ("GET", "/"),
             ("GET", "/nothing"),
         ] {
@@ -390,6 +477,36 @@ mod tests {
         assert_eq!(
             &event_block(5, "")[..],
             b"id: 0000000000000000-5\ndata: \n\n"
+        );
+    }
+
+    #[test]
+    fn frames_json_as_push_does() {
+        assert_eq!(
+            position_signal(0),
+            r#"{"signal":"position","cursor":"0000000000000000-0"}"#
+        );
+        assert_eq!(
+            &position(Technique::Ndjson, 2)[..],
+            b"{\"signal\":\"position\",\"cursor\":\"0000000000000000-2\"}\n"
+        );
+        assert_eq!(
+            envelope(3, "seq=00000003..."),
+            r#"{"id":"0000000000000000-3","data":"seq=00000003..."}"#
+        );
+        // Escaped as JSON requires, and as serde_json (push's escaper) does.
+        assert_eq!(
+            envelope(4, "a\"b\\c\nd\u{1}é"),
+            r#"{"id":"0000000000000000-4","data":"a\"b\\c\nd\u0001é"}"#
+        );
+        let framed = Framed::new(5, "x");
+        assert_eq!(
+            &framed.bytes(Technique::Ndjson)[..],
+            b"{\"id\":\"0000000000000000-5\",\"data\":\"x\"}\n"
+        );
+        assert_eq!(
+            &framed.bytes(Technique::Sse)[..],
+            b"id: 0000000000000000-5\ndata: x\n\n"
         );
     }
 
@@ -426,9 +543,16 @@ mod tests {
     fn only_tungstenite_default_serves_websockets() {
         let websocket: Vec<_> = Baseline::value_variants()
             .iter()
-            .filter(|baseline| baseline.serves_websocket())
+            .filter(|baseline| baseline.serves(Technique::Ws))
             .map(|baseline| baseline.name())
             .collect();
         assert_eq!(websocket, ["tungstenite-default"]);
+        for baseline in Baseline::value_variants() {
+            let streams = baseline.serves(Technique::Sse);
+            assert_eq!(streams, baseline.serves(Technique::Ndjson), "{baseline:?}");
+            assert_ne!(streams, baseline.serves(Technique::Ws), "{baseline:?}");
+        }
+        assert!(Baseline::AxumSse.serves_h2c() && Baseline::HyperStream.serves_h2c());
+        assert!(!Baseline::RawWriter.serves_h2c());
     }
 }

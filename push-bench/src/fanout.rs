@@ -1,32 +1,38 @@
-//! The SSE fan-out load: many Server-Sent Events streams of one channel
-//! over a few h2c connections, a bounded number of events published at a
-//! fixed rate, and a count of what every stream received.
+//! The fan-out load: many streams of one channel (Server-Sent Events,
+//! NDJSON or WebSocket), a bounded number of events published at a fixed
+//! rate, and a count of what every stream received.
 //!
 //! ```text
-//! $ push-bench sse-fanout --server 127.0.0.1:40123 --server-pid 4242 --server-core 0 \
-//!     --streams 1000 --connections 10 --publishes 300 --rate 100
-//! fanout-result streams=1000 published=300 deliveries=300000 lost=0 disordered=0 ended=0 server_cpu_ticks=87 server_core_busy_ticks=88 ticks_per_second=100 publish_ms=2990 drain_ms=3
+//! $ push-bench fanout --technique ndjson --server 127.0.0.1:40123 --server-pid 4242 \
+//!     --server-core 0 --streams 1000 --connections 10 --publishes 300 --rate 100
+//! fanout-result streams=1000 published=300 deliveries=300000 lost=0 disordered=0 ended=0 server_cpu_ticks=87 server_core_busy_ticks=88 ticks_per_second=100 publish_ms=2990 drain_ms=3 latency_p50_us=3249 latency_p99_us=7906
 //! ```
 //!
-//! 1. It opens `--connections` h2c connections and spreads `--streams`
-//!    `GET /channels/{channel}/sse` streams over them (from now: no start
-//!    position), and waits until each has its first block, the position.
+//! 1. It opens `--streams` subscriptions of `--channel` with the technique
+//!    ([`Technique`]; from now: no start position): over h2c, `GET`
+//!    streams spread over `--connections` connections; over HTTP/1.1, one
+//!    connection per stream (a `GET`, or for WebSocket the upgrade, with
+//!    tokio-tungstenite as the client). It waits until each has its first
+//!    block, line or message: the position.
 //! 2. After a short settle, it reads the server's CPU time from
 //!    `/proc/PID/stat` (and how busy the server's core has been, from
-//!    `/proc/stat`) and publishes `--publishes` text events of
-//!    `--event-bytes` bytes at `--rate` per second, one at a time on a
-//!    connection of its own. Event `n` carries `seq=n` (eight digits),
-//!    padded with dots.
+//!    `/proc/stat`), starts counting the server's write system calls if
+//!    asked ([`writes`](crate::writes)), and publishes `--publishes` text
+//!    events of `--event-bytes` bytes at `--rate` per second, one at a time
+//!    on a connection of its own (h2c, or HTTP/1.1 for the other
+//!    protocols). Event `n` carries `seq=n` (eight digits), padded with
+//!    dots.
 //! 3. It waits until every stream has received the last event (or has
 //!    ended, or `--within-secs` has passed since the last publish), reads
-//!    both again, and prints one `fanout-result` line
+//!    both again (and stops counting), and prints one `fanout-result` line
 //!    ([`FanoutReport`]) on stdout.
 //!
 //! Each stream must receive every event once, in order: an event after a
 //! missing one counts the missing ones as lost, and one at or before an
 //! event already received counts as disordered. A stream that ends (a
-//! `lagged`, `closed` or `shutdown` signal, or the stream closed) before the
-//! last event counts as ended, and what it did not receive as lost.
+//! `lagged`, `closed` or `shutdown` signal, or the stream or socket closed)
+//! before the last event counts as ended, and what it did not receive as
+//! lost. [`EventReader`] reads every technique's framing the same way.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -39,16 +45,29 @@ use bytes::Bytes;
 
 use crate::h2_compare::FanoutShape;
 use crate::h2c::Connection;
-use crate::{cpu, http1};
+use crate::technique::Technique;
+use crate::writes::{WriteCounter, Writes};
+use crate::{cpu, http1, ws};
 use crate::{Error, Result};
 
 /// What the load speaks to the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LoadProtocol {
-    /// h2c: the streams spread over `--connections` connections.
+    /// h2c: the streams spread over `--connections` connections. Not for
+    /// WebSocket.
     H2c,
     /// HTTP/1.1: one connection per stream, and one for publishing.
     Http1,
+}
+
+impl LoadProtocol {
+    /// Its name in reports: `h2c`, `HTTP/1.1`.
+    pub fn label(self) -> &'static str {
+        match self {
+            LoadProtocol::H2c => "h2c",
+            LoadProtocol::Http1 => "HTTP/1.1",
+        }
+    }
 }
 
 /// The wait between the last subscription and the first publish, so that
@@ -60,6 +79,8 @@ const SETTLE: Duration = Duration::from_millis(500);
 pub struct FanoutOptions {
     /// The server's address, on loopback.
     pub server: SocketAddr,
+    /// How the streams subscribe.
+    pub technique: Technique,
     /// What the load speaks.
     pub protocol: LoadProtocol,
     /// Where to publish, if not `server`: another node of a cluster.
@@ -75,13 +96,16 @@ pub struct FanoutOptions {
     /// How long subscribing, and the wait for deliveries after the last
     /// publish, may each take.
     pub within: Duration,
+    /// Whether to count the server's write system calls over the measured
+    /// window, with perf.
+    pub count_writes: bool,
 }
 
 /// What a fan-out run measured. Its [`Display`](fmt::Display) is the
 /// `fanout-result` line, which [`FanoutReport::parse_line`] reads back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FanoutReport {
-    /// SSE streams subscribed.
+    /// Streams subscribed.
     pub streams: usize,
     /// Events published.
     pub published: usize,
@@ -111,6 +135,10 @@ pub struct FanoutReport {
     pub latency_p50_us: u64,
     /// The same, 99th percentile.
     pub latency_p99_us: u64,
+    /// The server's write system calls over the same window as its CPU
+    /// time, when they were counted (`server_write=…` and the three others
+    /// on the line).
+    pub writes: Option<Writes>,
 }
 
 impl FanoutReport {
@@ -145,6 +173,27 @@ impl FanoutReport {
         self.deliveries as f64 / self.server_cpu_seconds()
     }
 
+    /// The server's write system calls per delivery, less one per publish
+    /// (the answer to each publish request, which is not a delivery), when
+    /// they were counted and something was delivered.
+    ///
+    /// ```
+    /// use push_bench::fanout::FanoutReport;
+    ///
+    /// let line = "fanout-result streams=2 published=3 deliveries=6 lost=0 disordered=0 \
+    ///             ended=0 server_cpu_ticks=5 server_core_busy_ticks=6 ticks_per_second=100 \
+    ///             publish_ms=30 drain_ms=1 latency_p50_us=250 latency_p99_us=900 \
+    ///             server_write=1 server_writev=0 server_sendto=8 server_sendmsg=0";
+    /// let report = FanoutReport::parse_line(line).unwrap();
+    /// assert_eq!(report.writes_per_delivery(), Some(1.0));
+    /// ```
+    pub fn writes_per_delivery(&self) -> Option<f64> {
+        let writes = self.writes?;
+        (self.deliveries > 0).then(|| {
+            writes.total().saturating_sub(self.published as u64) as f64 / self.deliveries as f64
+        })
+    }
+
     /// Reads a `fanout-result key=value …` line. `None` for any other line.
     ///
     /// ```
@@ -168,6 +217,21 @@ impl FanoutReport {
             })
             .collect::<Option<_>>()?;
         let field = |key: &str| fields.get(key).copied();
+        let writes = match (
+            field("server_write"),
+            field("server_writev"),
+            field("server_sendto"),
+            field("server_sendmsg"),
+        ) {
+            (Some(write), Some(writev), Some(sendto), Some(sendmsg)) => Some(Writes {
+                write,
+                writev,
+                sendto,
+                sendmsg,
+            }),
+            (None, None, None, None) => None,
+            _ => return None,
+        };
         Some(FanoutReport {
             streams: usize::try_from(field("streams")?).ok()?,
             published: usize::try_from(field("published")?).ok()?,
@@ -182,6 +246,7 @@ impl FanoutReport {
             drain_time: Duration::from_millis(field("drain_ms")?),
             latency_p50_us: field("latency_p50_us")?,
             latency_p99_us: field("latency_p99_us")?,
+            writes,
         })
     }
 }
@@ -206,7 +271,15 @@ impl fmt::Display for FanoutReport {
             self.drain_time.as_millis(),
             self.latency_p50_us,
             self.latency_p99_us
-        )
+        )?;
+        if let Some(writes) = self.writes {
+            write!(
+                f,
+                " server_write={} server_writev={} server_sendto={} server_sendmsg={}",
+                writes.write, writes.writev, writes.sendto, writes.sendmsg
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -214,14 +287,19 @@ impl fmt::Display for FanoutReport {
 ///
 /// # Errors
 ///
-/// When the server is not on a loopback address, an option is out of range,
-/// a connection or stream cannot be opened, not every stream is subscribed
-/// within `options.within`, a publish fails, or the server's CPU time
-/// cannot be read. Lost events are not an error: the report counts them.
+/// When the server is not on a loopback address, an option is out of range
+/// (or WebSocket is asked over h2c), a connection or stream cannot be
+/// opened, not every stream is subscribed within `options.within`, a
+/// publish fails, the server's CPU time cannot be read, or its writes were
+/// to be counted and perf cannot count them. Lost events are not an error:
+/// the report counts them.
 pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     check(options)?;
     let tally = Arc::new(Tally::new(options.shape.publishes));
-    let path = format!("/channels/{}/sse", options.channel);
+    let technique = options.technique;
+    let label = technique.label();
+    let path = technique.path(&options.channel);
+    let publishes = options.shape.publishes;
     match options.protocol {
         LoadProtocol::H2c => {
             let mut connections = Vec::with_capacity(options.shape.connections);
@@ -232,10 +310,12 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
                 let mut connection = connections[stream % connections.len()].clone();
                 let path = path.clone();
                 let tally = Arc::clone(&tally);
-                let publishes = options.shape.publishes;
                 tokio::spawn(async move {
                     match connection.get(&path).await {
-                        Ok(body) => follow(StreamBody::H2c(body), publishes, tally).await,
+                        Ok(body) => {
+                            let reader = EventReader::new(technique, publishes);
+                            follow(StreamBody::H2c(body), reader, tally).await;
+                        }
                         Err(error) => tally.fail(error.to_string()),
                     }
                 });
@@ -245,10 +325,20 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
             for _ in 0..options.shape.streams {
                 let (server, path) = (options.server, path.clone());
                 let tally = Arc::clone(&tally);
-                let publishes = options.shape.publishes;
                 tokio::spawn(async move {
-                    match http1::stream(server, &path).await {
-                        Ok(body) => follow(StreamBody::Http1(body), publishes, tally).await,
+                    let body = match technique {
+                        Technique::Ws => ws::stream(server, &path)
+                            .await
+                            .map(|messages| StreamBody::Ws(Box::new(messages))),
+                        Technique::Sse | Technique::Ndjson => {
+                            http1::stream(server, &path).await.map(StreamBody::Http1)
+                        }
+                    };
+                    match body {
+                        Ok(body) => {
+                            let reader = EventReader::new(technique, publishes);
+                            follow(body, reader, tally).await;
+                        }
                         Err(error) => tally.fail(error.to_string()),
                     }
                 });
@@ -261,11 +351,11 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     })
     .await;
     if let Some(failure) = tally.failure() {
-        return Err(Error::new(format!("an SSE stream failed: {failure}")));
+        return Err(Error::new(format!("a {label} stream failed: {failure}")));
     }
     if !subscribed {
         return Err(Error::new(format!(
-            "only {} of {} SSE streams had their position within {} s",
+            "only {} of {} {label} streams had their position within {} s",
             tally.subscribed.load(Ordering::Relaxed),
             options.shape.streams,
             options.within.as_secs_f64()
@@ -277,7 +367,15 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
         LoadProtocol::H2c => Publisher::H2c(Connection::open(publish_to).await?),
         LoadProtocol::Http1 => Publisher::Http1(http1::Publisher::new(publish_to)),
     };
+    let mut counter = match options.count_writes {
+        // Attached during the settle, started just before the first publish.
+        true => Some(WriteCounter::attach(options.server_pid).await?),
+        false => None,
+    };
     tokio::time::sleep(SETTLE).await;
+    if let Some(counter) = counter.as_mut() {
+        counter.start().await?;
+    }
     let core_before = cpu::core_busy(options.server_core)?;
     let before = cpu::cpu_time(options.server_pid)?;
     let started = Instant::now();
@@ -298,6 +396,10 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
     let after = cpu::cpu_time(options.server_pid)?;
     let core_after = cpu::core_busy(options.server_core)?;
     let drained = Instant::now();
+    let writes = match counter {
+        Some(counter) => Some(counter.stop().await?),
+        None => None,
+    };
 
     let deliveries = tally.deliveries.load(Ordering::Relaxed);
     let (latency_p50_us, latency_p99_us) = tally.latency_percentiles();
@@ -316,6 +418,7 @@ pub async fn run(options: &FanoutOptions) -> Result<FanoutReport> {
         drain_time: drained - published,
         latency_p50_us,
         latency_p99_us,
+        writes,
     })
 }
 
@@ -336,6 +439,12 @@ fn check(options: &FanoutOptions) -> Result<()> {
     if !(options.shape.rate.is_finite() && options.shape.rate > 0.0) {
         return Err(Error::new(
             "--rate must be a positive number of events per second",
+        ));
+    }
+    if options.technique == Technique::Ws && options.protocol == LoadProtocol::H2c {
+        return Err(Error::new(
+            "the WebSocket fan-out opens its sockets with an HTTP/1.1 upgrade only: \
+             give --protocol http1 (the default for --technique ws)",
         ));
     }
     if options.shape.event_bytes < 12 {
@@ -455,25 +564,29 @@ impl Publisher {
     }
 }
 
-/// One SSE response body, on either protocol.
+/// One subscription being read: a response body on either protocol, or a
+/// WebSocket.
 enum StreamBody {
     H2c(crate::h2c::Body),
     Http1(http1::Body),
+    /// Boxed: a WebSocket's state is several times a body's.
+    Ws(Box<ws::Messages>),
 }
 
 impl StreamBody {
+    /// The next chunk of a body, or the next message of a WebSocket.
     async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
         match self {
             StreamBody::H2c(body) => body.next_chunk().await,
             StreamBody::Http1(body) => body.next_chunk().await,
+            StreamBody::Ws(messages) => messages.next_message().await,
         }
     }
 }
 
-/// Reads one SSE stream into the tally until it ends.
-async fn follow(mut body: StreamBody, publishes: usize, tally: Arc<Tally>) {
-    let mut reader = SseReader::new(publishes);
-    let mut latencies_us = Vec::with_capacity(publishes);
+/// Reads one stream into the tally until it ends.
+async fn follow(mut body: StreamBody, mut reader: EventReader, tally: Arc<Tally>) {
+    let mut latencies_us = Vec::with_capacity(reader.publishes);
     loop {
         let chunk = match body.next_chunk().await {
             Ok(Some(chunk)) => chunk,
@@ -520,28 +633,48 @@ async fn follow(mut body: StreamBody, publishes: usize, tally: Arc<Tally>) {
         .append(&mut latencies_us);
 }
 
-/// Reads the events of one SSE stream, as the fan-out publishes them.
+/// Reads the events of one stream, as the fan-out publishes them, in the
+/// framing of its technique: SSE blocks (up to a blank line), NDJSON lines,
+/// or WebSocket messages, each given whole to [`EventReader::feed`].
+///
+/// The first block, line or message is the position. After it, an SSE
+/// block's `data: seq=NNNNNNNN` line, or a JSON object's `"data":"seq=NNNNNNNN`,
+/// is event `NNNNNNNN`; an SSE `event: push.<kind>` or a JSON
+/// `{"signal":"<kind>"` is a signal, which ends the stream; anything else
+/// (a heartbeat: an SSE comment, an empty NDJSON line) is skipped.
 ///
 /// ```
-/// use push_bench::fanout::SseReader;
+/// use push_bench::fanout::EventReader;
+/// use push_bench::technique::Technique;
 ///
-/// let mut reader = SseReader::new(2);
+/// let mut reader = EventReader::new(Technique::Sse, 2);
 /// let read = reader.feed(b"id: e-0\n\nid: e-1\ndata: seq=00000000..\n\n:\n\nid: e-2\nda");
 /// assert!(read.subscribed);
 /// assert_eq!(read.delivered, [0]);
 /// let read = reader.feed(b"ta: seq=00000001..\n\n");
 /// assert_eq!(read.deliveries, 1);
 /// assert!(read.complete && reader.is_complete());
+///
+/// let mut reader = EventReader::new(Technique::Ndjson, 1);
+/// let read = reader.feed(b"{\"signal\":\"position\",\"cursor\":\"e-0\"}\n\n{\"id\":\"e-1\",");
+/// assert!(read.subscribed);
+/// let read = reader.feed(b"\"data\":\"seq=00000000..\"}\n");
+/// assert!(read.complete);
+///
+/// let mut reader = EventReader::new(Technique::Ws, 1);
+/// assert!(reader.feed(br#"{"signal":"position","cursor":"e-0"}"#).subscribed);
+/// let read = reader.feed(br#"{"signal":"lagged","cursor":"e-0"}"#);
+/// assert_eq!(read.signal.as_deref(), Some("lagged"));
 /// ```
 #[derive(Debug)]
-pub struct SseReader {
+pub struct EventReader {
+    technique: Technique,
     buffer: Vec<u8>,
     publishes: usize,
-    subscribed: bool,
-    next: usize,
+    progress: Progress,
 }
 
-/// What one chunk of an SSE stream brought.
+/// What one chunk (or message) of a stream brought.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Read {
     /// The position came: the stream is subscribed.
@@ -554,60 +687,52 @@ pub struct Read {
     pub disordered: u64,
     /// The last event came.
     pub complete: bool,
-    /// A `push.*` signal that ends the stream (`push.lagged`, …).
+    /// A signal that ends the stream (`lagged`, `closed`, …), without
+    /// SSE's `push.` prefix.
     pub signal: Option<String>,
 }
 
-impl SseReader {
-    /// A reader of a stream that should bring events `0..publishes`.
-    pub fn new(publishes: usize) -> Self {
-        SseReader {
+impl EventReader {
+    /// A reader of a stream of `technique` that should bring events
+    /// `0..publishes`.
+    pub fn new(technique: Technique, publishes: usize) -> Self {
+        EventReader {
+            technique,
             buffer: Vec::new(),
             publishes,
-            subscribed: false,
-            next: 0,
+            progress: Progress {
+                publishes,
+                subscribed: false,
+                next: 0,
+            },
         }
     }
 
     /// Whether the last event has come.
     pub fn is_complete(&self) -> bool {
-        self.next >= self.publishes
+        self.progress.is_complete()
     }
 
-    /// Takes the next bytes of the stream.
+    /// Takes the next bytes of an SSE or NDJSON stream, or the next
+    /// WebSocket message (whole).
     pub fn feed(&mut self, chunk: &[u8]) -> Read {
-        self.buffer.extend_from_slice(chunk);
         let mut read = Read::default();
-        let mut consumed = 0;
-        while let Some(end) = find_blank_line(&self.buffer[consumed..]) {
-            let block = &self.buffer[consumed..consumed + end];
-            consumed += end + 2;
-            if !self.subscribed {
-                // The position is the first block of every stream.
-                self.subscribed = true;
-                read.subscribed = true;
-                continue;
+        let (separator, skip) = match self.technique {
+            Technique::Ws => {
+                self.progress.json_object(chunk, &mut read);
+                return read;
             }
-            for line in block.split(|&byte| byte == b'\n') {
-                if let Some(name) = line.strip_prefix(b"event: push.") {
-                    read.signal = Some(String::from_utf8_lossy(name).into_owned());
-                }
-                let Some(seq) = line.strip_prefix(b"data: seq=") else {
-                    continue;
-                };
-                let seq = std::str::from_utf8(&seq[..seq.len().min(8)])
-                    .ok()
-                    .and_then(|digits| digits.parse::<usize>().ok());
-                match seq {
-                    Some(seq) if seq >= self.next => {
-                        let was_complete = self.is_complete();
-                        read.deliveries += 1;
-                        read.delivered.push(seq);
-                        self.next = seq + 1;
-                        read.complete |= !was_complete && self.is_complete();
-                    }
-                    _ => read.disordered += 1,
-                }
+            Technique::Sse => (&b"\n\n"[..], 2),
+            Technique::Ndjson => (&b"\n"[..], 1),
+        };
+        self.buffer.extend_from_slice(chunk);
+        let mut consumed = 0;
+        while let Some(end) = find(&self.buffer[consumed..], separator) {
+            let unit = &self.buffer[consumed..consumed + end];
+            consumed += end + skip;
+            match self.technique {
+                Technique::Sse => self.progress.sse_block(unit, &mut read),
+                Technique::Ndjson | Technique::Ws => self.progress.json_object(unit, &mut read),
             }
         }
         self.buffer.drain(..consumed);
@@ -615,9 +740,85 @@ impl SseReader {
     }
 }
 
-/// Where the first `\n\n` starts.
-fn find_blank_line(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(2).position(|pair| pair == b"\n\n")
+/// Where one stream stands.
+#[derive(Debug)]
+struct Progress {
+    publishes: usize,
+    subscribed: bool,
+    /// The sequence number of the next event expected.
+    next: usize,
+}
+
+impl Progress {
+    fn is_complete(&self) -> bool {
+        self.next >= self.publishes
+    }
+
+    /// The position, if it has not come yet: the first unit of every
+    /// stream. Returns whether `unit` was it.
+    fn position(&mut self, read: &mut Read) -> bool {
+        if self.subscribed {
+            return false;
+        }
+        self.subscribed = true;
+        read.subscribed = true;
+        true
+    }
+
+    fn sse_block(&mut self, block: &[u8], read: &mut Read) {
+        if self.position(read) {
+            return;
+        }
+        for line in block.split(|&byte| byte == b'\n') {
+            if let Some(name) = line.strip_prefix(b"event: push.") {
+                read.signal = Some(String::from_utf8_lossy(name).into_owned());
+            }
+            if let Some(seq) = line.strip_prefix(b"data: seq=") {
+                self.event(seq, read);
+            }
+        }
+    }
+
+    /// An NDJSON line or a WebSocket message: one JSON object, or nothing
+    /// (a heartbeat).
+    fn json_object(&mut self, object: &[u8], read: &mut Read) {
+        if object.is_empty() {
+            return;
+        }
+        if self.position(read) {
+            return;
+        }
+        if let Some(name) = object.strip_prefix(br#"{"signal":""#) {
+            let end = name.iter().position(|&b| b == b'"').unwrap_or(name.len());
+            read.signal = Some(String::from_utf8_lossy(&name[..end]).into_owned());
+        } else if let Some(at) = find(object, br#""data":"seq="#) {
+            self.event(&object[at + br#""data":"seq="#.len()..], read);
+        }
+    }
+
+    /// An event whose data, after `seq=`, starts with `digits`.
+    fn event(&mut self, digits: &[u8], read: &mut Read) {
+        let seq = std::str::from_utf8(&digits[..digits.len().min(8)])
+            .ok()
+            .and_then(|digits| digits.parse::<usize>().ok());
+        match seq {
+            Some(seq) if seq >= self.next => {
+                let was_complete = self.is_complete();
+                read.deliveries += 1;
+                read.delivered.push(seq);
+                self.next = seq + 1;
+                read.complete |= !was_complete && self.is_complete();
+            }
+            _ => read.disordered += 1,
+        }
+    }
+}
+
+/// Where `needle` first starts in `bytes`.
+fn find(bytes: &[u8], needle: &[u8]) -> Option<usize> {
+    bytes
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
 
 #[cfg(test)]
@@ -632,7 +833,7 @@ mod tests {
 
     #[test]
     fn missing_events_are_lost_and_repeats_disordered() {
-        let mut reader = SseReader::new(4);
+        let mut reader = EventReader::new(Technique::Sse, 4);
         let read = reader.feed(b"id: x\n\ndata: seq=00000000\n\ndata: seq=00000002\n\n");
         assert_eq!(read.deliveries, 2, "0 and 2; 1 is lost");
         let read = reader.feed(b"data: seq=00000002\n\ndata: seq=00000001\n\n");
@@ -642,6 +843,53 @@ mod tests {
         assert_eq!(read.deliveries, 1);
         assert!(read.complete);
         assert_eq!(read.signal.as_deref(), Some("closed"));
+    }
+
+    #[test]
+    fn ndjson_and_websocket_streams_are_read_as_sse_ones() {
+        let event = |seq: usize| format!(r#"{{"id":"e-{seq}","data":"seq={seq:08}.."}}"#);
+        for technique in [Technique::Ndjson, Technique::Ws] {
+            let mut reader = EventReader::new(technique, 4);
+            let mut read = Read::default();
+            let mut take = |object: &str| {
+                let got = match technique {
+                    Technique::Ws => reader.feed(object.as_bytes()),
+                    _ => reader.feed(format!("{object}\n").as_bytes()),
+                };
+                read.subscribed |= got.subscribed;
+                read.deliveries += got.deliveries;
+                read.delivered.extend(got.delivered);
+                read.disordered += got.disordered;
+                read.complete |= got.complete;
+                read.signal = read.signal.take().or(got.signal);
+            };
+            take(r#"{"signal":"position","cursor":"e-0"}"#);
+            take(&event(0));
+            take("");
+            take(&event(2));
+            take(&event(2));
+            take(&event(1));
+            take(r#"{"id":"e-9","data":"seq=0000000x"}"#);
+            take(&event(3));
+            take(r#"{"signal":"closed","cursor":"e-4"}"#);
+            assert!(read.subscribed, "{technique}");
+            assert_eq!(read.delivered, [0, 2, 3], "{technique}: 1 is lost");
+            assert_eq!(read.disordered, 3, "{technique}: 2 again, 1 late, x");
+            assert!(read.complete, "{technique}");
+            assert_eq!(read.signal.as_deref(), Some("closed"), "{technique}");
+        }
+    }
+
+    #[test]
+    fn an_ndjson_line_split_across_chunks_is_read_once_whole() {
+        let mut reader = EventReader::new(Technique::Ndjson, 1);
+        let stream = b"{\"signal\":\"position\",\"cursor\":\"e-0\"}\n{\"id\":\"e-1\",\"data\":\"seq=00000000\"}\n";
+        let mut delivered = Vec::new();
+        for byte in stream {
+            delivered.extend(reader.feed(&[*byte]).delivered);
+        }
+        assert_eq!(delivered, [0]);
+        assert!(reader.is_complete());
     }
 
     #[test]
@@ -660,8 +908,30 @@ mod tests {
             drain_time: Duration::from_millis(4),
             latency_p50_us: 310,
             latency_p99_us: 2200,
+            writes: None,
         };
         assert_eq!(FanoutReport::parse_line(&report.to_string()), Some(report));
+        let counted = FanoutReport {
+            writes: Some(Writes {
+                write: 3,
+                writev: 4,
+                sendto: 300_000,
+                sendmsg: 0,
+            }),
+            ..report
+        };
+        let line = counted.to_string();
+        assert!(
+            line.ends_with(" server_write=3 server_writev=4 server_sendto=300000 server_sendmsg=0")
+        );
+        assert_eq!(FanoutReport::parse_line(&line), Some(counted));
+        assert_eq!(
+            counted.writes_per_delivery(),
+            Some((300_007 - 300) as f64 / 299_990.0)
+        );
+        assert_eq!(report.writes_per_delivery(), None);
+        let partial = line.replace(" server_sendmsg=0", "");
+        assert_eq!(FanoutReport::parse_line(&partial), None);
         assert_eq!(FanoutReport::parse_line("held 10"), None);
         assert_eq!(FanoutReport::parse_line("fanout-result streams=x"), None);
     }

@@ -17,7 +17,7 @@
 //!   `h2load` warm-up, then `h2load -n N -c C -m M` on that URL. Reported:
 //!   requests per second (as `h2load` computes them) and the server's CPU
 //!   time (user + system, from `/proc/PID/stat`) per 1,000 requests.
-//! - **SSE fan-out.** `push-bench sse-fanout` (see [`fanout`](crate::fanout)):
+//! - **SSE fan-out.** `push-bench fanout` (see [`fanout`](crate::fanout)):
 //!   many SSE streams over a few h2c connections, then a bounded number of
 //!   events published at a fixed rate. Reported: deliveries per second of
 //!   server CPU time, and events lost (which must be 0).
@@ -103,14 +103,16 @@ pub struct LongPollShape {
     pub retained: usize,
 }
 
-/// The SSE fan-out workload, as `h2-compare` and `sse-fanout` take it on
-/// the command line; see [`FanoutOptions`](crate::fanout::FanoutOptions).
+/// The fan-out workload, as `h2-compare`, `redis-compare` and `fanout`
+/// take it on the command line; see
+/// [`FanoutOptions`](crate::fanout::FanoutOptions).
 #[derive(Debug, Clone, clap::Args)]
 pub struct FanoutShape {
-    /// SSE streams.
+    /// Streams (SSE, NDJSON or WebSocket).
     #[arg(long, default_value_t = 1000)]
     pub streams: usize,
-    /// h2c connections the streams are spread over.
+    /// h2c connections the streams are spread over (over HTTP/1.1, each
+    /// stream has its own).
     #[arg(long, default_value_t = 10)]
     pub connections: usize,
     /// Events published.
@@ -185,7 +187,7 @@ pub struct FanoutMeasurement {
     pub build: Build,
     /// The round, from 1.
     pub round: u32,
-    /// What `push-bench sse-fanout` reported.
+    /// What `push-bench fanout` reported.
     pub report: FanoutReport,
 }
 
@@ -319,6 +321,8 @@ async fn fanout(build: Build, round: u32, options: &H2CompareOptions) -> Result<
         server_pid: server.pid(),
         channel: FANOUT_CHANNEL.to_owned(),
         protocol: crate::fanout::LoadProtocol::H2c,
+        technique: crate::technique::Technique::Sse,
+        count_writes: false,
     };
     let report = spawn_fanout(&target, &options.fanout, options.within).await?;
     server.ensure_running()?;
@@ -342,9 +346,13 @@ pub(crate) struct LoadTarget {
     pub(crate) channel: String,
     /// What the load speaks.
     pub(crate) protocol: crate::fanout::LoadProtocol,
+    /// How the streams subscribe.
+    pub(crate) technique: crate::technique::Technique,
+    /// Whether the load counts the server's write system calls.
+    pub(crate) count_writes: bool,
 }
 
-/// Runs `push-bench sse-fanout` against `target`, pinned to [`LOAD_CORE`],
+/// Runs `push-bench fanout` against `target`, pinned to [`LOAD_CORE`],
 /// and returns its report.
 pub(crate) async fn spawn_fanout(
     target: &LoadTarget,
@@ -356,8 +364,16 @@ pub(crate) async fn spawn_fanout(
             "cannot find the path of push-bench itself: {error}"
         ))
     })?;
+    let protocol = match target.protocol {
+        crate::fanout::LoadProtocol::H2c => "h2c",
+        crate::fanout::LoadProtocol::Http1 => "http1",
+    };
     let mut args: Vec<String> = [
-        "sse-fanout",
+        "fanout",
+        "--technique",
+        target.technique.name(),
+        "--protocol",
+        protocol,
         "--server",
         &target.server.to_string(),
         "--server-pid",
@@ -385,15 +401,16 @@ pub(crate) async fn spawn_fanout(
     if let Some(publish_to) = target.publish_to {
         args.extend(["--publish-to".to_owned(), publish_to.to_string()]);
     }
-    if target.protocol == crate::fanout::LoadProtocol::Http1 {
-        args.extend(["--protocol".to_owned(), "http1".to_owned()]);
+    if target.count_writes {
+        args.push("--count-writes".to_owned());
     }
-    let mut load = PinnedChild::spawn("sse-fanout", LOAD_CORE, &bench, &args)?;
-    // Subscribing, publishing and draining, each bounded by the load itself;
-    // the margin lets its own message through first.
+    let mut load = PinnedChild::spawn("fanout", LOAD_CORE, &bench, &args)?;
+    // Subscribing, publishing and draining, each bounded by the load itself
+    // (and perf's steps by 10 s each); the margin lets its own message
+    // through first.
     let bound = within * 2
         + Duration::from_secs_f64(shape.publishes as f64 / shape.rate)
-        + Duration::from_secs(15);
+        + Duration::from_secs(if target.count_writes { 45 } else { 15 });
     let report = load
         .wait_for_line("a `fanout-result` line", bound, FanoutReport::parse_line)
         .await?;
@@ -623,6 +640,7 @@ mod tests {
                 drain_time: Duration::from_millis(2),
                 latency_p50_us: 300,
                 latency_p99_us: 900,
+                writes: None,
             },
         }
     }

@@ -12,9 +12,10 @@
 //! each so pings are answered, until its stdin closes or it is killed.
 //!
 //! It connects to loopback addresses only, and fails when not every
-//! connection is held within the time given. Its own connections use a
-//! 4 KiB read buffer: this client is the load, and its memory is not
-//! measured, but 10,000 tungstenite default buffers would take 1.3 GB.
+//! connection is held within the time given. Its own connections are
+//! [`ws`]'s, with a 4 KiB read buffer: this client is the load,
+//! and its memory is not measured, but 10,000 tungstenite default buffers
+//! would take 1.3 GB.
 
 use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
@@ -26,14 +27,10 @@ use futures_util::StreamExt as _;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_tungstenite::tungstenite::http::Uri;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::{proc, Error, Result};
-
-/// Read buffer of the client's own connections.
-const CLIENT_READ_BUFFER: usize = 4 * 1024;
+use crate::{proc, ws, Error, Result};
 
 /// File descriptors kept for everything but the connections (stdio, the
 /// runtime, the listener in a server).
@@ -228,17 +225,7 @@ impl Target {
     /// When the TCP connection or the handshake fails, or the socket ends or
     /// carries a binary message before a text message.
     pub async fn open(&self) -> Result<WebSocketStream<TcpStream>> {
-        let stream = TcpStream::connect(self.address)
-            .await
-            .map_err(|error| Error::new(format!("cannot connect to {}: {error}", self.address)))?;
-        let _ = stream.set_nodelay(true);
-        let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
-        let (mut socket, _) =
-            tokio_tungstenite::client_async_with_config(&self.url, stream, Some(config))
-                .await
-                .map_err(|error| {
-                    Error::new(format!("handshake with {} failed: {error}", self.url))
-                })?;
+        let mut socket = ws::connect(self.address, &self.url.to_string()).await?;
         loop {
             match socket.next().await {
                 Some(Ok(Message::Text(_))) => return Ok(socket),

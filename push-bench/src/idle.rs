@@ -33,6 +33,7 @@ use crate::child::{self, PinnedChild};
 use crate::hold::{self, Target};
 use crate::proc::{self, Memory};
 use crate::server::{parse_listening_line, Server};
+use crate::technique::Technique;
 use crate::{Error, Result};
 
 /// The most an idle WebSocket may cost the server, from `DESIGN.md`.
@@ -116,14 +117,14 @@ pub async fn run(options: &IdleMemoryOptions) -> Result<Vec<Measurement>> {
             "nothing to measure: give at least one connection, one round and one server",
         ));
     }
-    if let Some(server) = options.servers.iter().find(|s| !s.serves_websocket()) {
+    if let Some(server) = options.servers.iter().find(|s| !s.serves(Technique::Ws)) {
         let websocket: Vec<_> = Server::value_variants()
             .iter()
-            .filter(|s| s.serves_websocket())
+            .filter(|s| s.serves(Technique::Ws))
             .map(|s| s.name())
             .collect();
         return Err(Error::new(format!(
-            "{server} serves Server-Sent Events only, and idle-memory holds WebSockets: \
+            "{server} does not serve WebSockets, and idle-memory holds WebSockets: \
              choose --servers among {}",
             websocket.join(", ")
         )));

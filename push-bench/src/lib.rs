@@ -14,9 +14,16 @@
 //!   reports the memory each connection costs.
 //! - [`h2_compare`]: the HTTP/2 comparison of two push-server builds on
 //!   h2c long polls and SSE fan-out.
-//! - [`fanout`]: the SSE fan-out load, many streams over a few h2c
-//!   connections.
+//! - [`fanout`]: the fan-out load: many SSE, NDJSON or WebSocket streams of
+//!   one channel, events published at a fixed rate, and what each stream
+//!   received.
+//! - [`fanout_compare`]: push-server against the baselines on the fan-out
+//!   regimes of DESIGN.md, technique by technique.
+//! - [`technique`]: the techniques a fan-out measures.
+//! - [`writes`]: the server's write system calls, counted with `perf`.
 //! - [`h2c`]: the load's h2c client.
+//! - [`http1`]: the load's HTTP/1.1 client.
+//! - [`ws`]: the load's WebSocket client.
 //! - [`h2load`]: nghttp2's `h2load`, run and read.
 //! - [`child`]: child processes pinned to one core.
 //! - [`proc`]: readings from `/proc`.
@@ -37,6 +44,9 @@ pub mod idle;
 pub mod proc;
 pub mod redis_compare;
 pub mod server;
+pub mod technique;
+pub mod writes;
+pub mod ws;
 
 use std::fmt;
 

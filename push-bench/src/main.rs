@@ -4,6 +4,8 @@
 //! cargo build --release -p push-server -p push-bench
 //! target/release/push-bench idle-memory --connections 10000 --rounds 2
 //! target/release/push-bench h2-compare --before OLD/push-server --after target/release/push-server
+//! target/release/push-bench fanout-compare --techniques sse,ndjson,ws --quick --rounds 1 \
+//!     --servers push,axum-sse,raw-writer,hyper-stream,tungstenite-default
 //! ```
 //!
 //! See the crate's `README.md` for what each command measures.
@@ -23,6 +25,7 @@ use push_bench::hold::{self, HoldOptions};
 use push_bench::idle::{self, IdleMemoryOptions};
 use push_bench::redis_compare::{self, RedisCompareOptions};
 use push_bench::server::Server;
+use push_bench::technique::Technique;
 
 /// The benchmark harness of push: servers, load and the runs that compare
 /// push with baselines.
@@ -127,25 +130,37 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         within_secs: u64,
     },
-    /// SSE fan-out on DESIGN.md's three regimes: push-server against the
-    /// baselines, side by side in one run.
+    /// Fan-out (SSE, NDJSON, WebSocket) on DESIGN.md's three regimes:
+    /// push-server against the baselines, side by side in one run.
     FanoutCompare {
         /// The servers, comma-separated; the first is compared with each
-        /// of the others.
+        /// of the others. A server that does not serve a technique (or
+        /// h2c) is left out of that technique, and the report says so.
         #[arg(long, value_delimiter = ',', default_value = "push")]
         servers: Vec<Server>,
+        /// The techniques, comma-separated: sse, ndjson, ws.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "sse")]
+        techniques: Vec<Technique>,
         /// The regimes, comma-separated.
         #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Regime::Wide, Regime::Middle, Regime::Fast])]
         regimes: Vec<Regime>,
-        /// Rounds; each measures every server on every regime.
+        /// Rounds; each measures every server on every technique it serves
+        /// and every regime.
         #[arg(long, default_value_t = 2)]
         rounds: u32,
-        /// What the load speaks: http1 (a connection per stream) or h2c.
+        /// What the load speaks: http1 (a connection per stream) or h2c
+        /// (SSE and NDJSON only).
         #[arg(long, value_enum, default_value_t = LoadProtocol::Http1)]
         protocol: LoadProtocol,
         /// Bytes of data per event.
         #[arg(long, default_value_t = 100)]
         event_bytes: usize,
+        /// Count the server's write system calls over each measured window
+        /// with `perf stat` on the syscall tracepoints (perf must be
+        /// installed: `apt-get install -y linux-perf`, and run as root) and
+        /// report writes per delivery.
+        #[arg(long)]
+        count_writes: bool,
         /// Shrinks every regime to a smoke test of the harness (well under
         /// two minutes); its figures say nothing about speed.
         #[arg(long)]
@@ -175,6 +190,9 @@ enum Command {
     /// DHAT: four runs of the SSE fan-out over HTTP/1.1, whose differences
     /// separate deliveries from connections and publishes.
     AllocCount {
+        /// The technique the streams subscribe with, over HTTP/1.1.
+        #[arg(long, value_enum, default_value_t = Technique::Sse)]
+        technique: Technique,
         /// Streams in the smaller runs (the larger have twice as many).
         #[arg(long, default_value_t = 100)]
         streams: usize,
@@ -193,10 +211,12 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         within_secs: u64,
     },
-    /// Subscribe many SSE streams over a few h2c connections, publish a
-    /// bounded number of events at a fixed rate, and print a
-    /// `fanout-result` line with what arrived and the server's CPU time.
-    SseFanout {
+    /// Subscribe many streams (SSE, NDJSON or WebSocket), publish a bounded
+    /// number of events at a fixed rate, and print a `fanout-result` line
+    /// with what arrived and the server's CPU time. `sse-fanout` is its
+    /// old name.
+    #[command(alias = "sse-fanout")]
+    Fanout {
         /// The server's address, on loopback.
         #[arg(long)]
         server: SocketAddr,
@@ -204,10 +224,15 @@ enum Command {
         /// sharing the channel), on loopback.
         #[arg(long)]
         publish_to: Option<SocketAddr>,
+        /// How the streams subscribe: sse (/sse), ndjson (/stream) or ws
+        /// (/ws).
+        #[arg(long, value_enum, default_value_t = Technique::Sse)]
+        technique: Technique,
         /// What the load speaks: h2c (streams spread over --connections) or
-        /// http1 (a connection per stream).
-        #[arg(long, value_enum, default_value_t = LoadProtocol::H2c)]
-        protocol: LoadProtocol,
+        /// http1 (a connection per stream). Defaults to h2c, and to http1
+        /// for ws, which upgrades HTTP/1.1 connections only.
+        #[arg(long, value_enum)]
+        protocol: Option<LoadProtocol>,
         /// The server's process id, whose CPU time is read from /proc.
         #[arg(long)]
         server_pid: u32,
@@ -225,6 +250,11 @@ enum Command {
         /// may each take this many seconds.
         #[arg(long, default_value_t = 60)]
         within_secs: u64,
+        /// Count the server's write system calls from the first publish to
+        /// the last delivery with `perf stat` (root; `apt-get install -y
+        /// linux-perf`), and add them to the line.
+        #[arg(long)]
+        count_writes: bool,
     },
 }
 
@@ -305,19 +335,23 @@ async fn main() -> ExitCode {
         }
         Command::FanoutCompare {
             servers,
+            techniques,
             regimes,
             rounds,
             protocol,
             event_bytes,
+            count_writes,
             quick,
             within_secs,
         } => {
             let options = FanoutCompareOptions {
                 servers,
+                techniques,
                 regimes,
                 rounds,
                 protocol,
                 event_bytes,
+                count_writes,
                 quick,
                 within: Duration::from_secs(within_secs),
             };
@@ -347,6 +381,7 @@ async fn main() -> ExitCode {
             })
         }
         Command::AllocCount {
+            technique,
             streams,
             publishes,
             rate,
@@ -354,6 +389,7 @@ async fn main() -> ExitCode {
             within_secs,
         } => {
             let options = AllocCountOptions {
+                technique,
                 streams,
                 publishes,
                 rate,
@@ -362,20 +398,27 @@ async fn main() -> ExitCode {
             };
             alloc_count::run(&options)
                 .await
-                .map(|count| print!("{}", alloc_count::render_table(&count)))
+                .map(|count| print!("{}", alloc_count::render_table(&count, technique)))
         }
-        Command::SseFanout {
+        Command::Fanout {
             server,
             publish_to,
+            technique,
             protocol,
             server_pid,
             server_core,
             channel,
             shape,
             within_secs,
+            count_writes,
         } => {
+            let protocol = protocol.unwrap_or(match technique {
+                Technique::Ws => LoadProtocol::Http1,
+                Technique::Sse | Technique::Ndjson => LoadProtocol::H2c,
+            });
             let options = FanoutOptions {
                 server,
+                technique,
                 protocol,
                 publish_to,
                 server_pid,
@@ -383,6 +426,7 @@ async fn main() -> ExitCode {
                 channel,
                 shape,
                 within: Duration::from_secs(within_secs),
+                count_writes,
             };
             fanout::run(&options)
                 .await

@@ -187,6 +187,8 @@ async fn hub(round: u32, options: &RedisCompareOptions) -> Result<Measurement> {
         server_pid: server.pid(),
         channel: format!("fanout-hub-{round}"),
         protocol: crate::fanout::LoadProtocol::H2c,
+        technique: crate::technique::Technique::Sse,
+        count_writes: false,
     };
     let report = spawn_fanout(&target, &options.fanout, options.within).await?;
     server.ensure_running()?;
@@ -215,6 +217,8 @@ async fn across_redis(
         server_pid: node_b.pid(),
         channel: format!("fanout-redis-{round}"),
         protocol: crate::fanout::LoadProtocol::H2c,
+        technique: crate::technique::Technique::Sse,
+        count_writes: false,
     };
     let report = spawn_fanout(&target, &options.fanout, options.within).await?;
     let after = (cpu::cpu_time(node_a.pid())?, cpu::cpu_time(redis_pid)?);

@@ -25,6 +25,7 @@ use std::sync::OnceLock;
 use clap::ValueEnum;
 
 use crate::baseline::Baseline;
+use crate::technique::Technique;
 use crate::{Error, Result};
 
 /// A server under test.
@@ -45,12 +46,21 @@ impl Server {
         }
     }
 
-    /// Whether it serves WebSockets on `/channels/{name}/ws`, which
-    /// `idle-memory` holds. The SSE baselines do not.
-    pub fn serves_websocket(self) -> bool {
+    /// Whether it serves `technique` (at push's path for it). push serves
+    /// every one; see [`Baseline::serves`].
+    pub fn serves(self, technique: Technique) -> bool {
         match self {
             Server::Push => true,
-            Server::Baseline(baseline) => baseline.serves_websocket(),
+            Server::Baseline(baseline) => baseline.serves(technique),
+        }
+    }
+
+    /// Whether it serves h2c (HTTP/2 with prior knowledge) besides
+    /// HTTP/1.1. push-server does; see [`Baseline::serves_h2c`].
+    pub fn serves_h2c(self) -> bool {
+        match self {
+            Server::Push => true,
+            Server::Baseline(baseline) => baseline.serves_h2c(),
         }
     }
 
@@ -185,12 +195,14 @@ mod tests {
         for name in ["axum-sse", "raw-writer", "hyper-stream"] {
             let server = name.parse::<Server>().unwrap();
             assert_eq!(server.name(), name);
-            assert!(!server.serves_websocket(), "{name}");
+            assert!(!server.serves(Technique::Ws), "{name}");
+            assert!(server.serves(Technique::Ndjson), "{name}");
         }
-        assert!(Server::Push.serves_websocket());
-        assert!("tungstenite-default"
-            .parse::<Server>()
-            .unwrap()
-            .serves_websocket());
+        for technique in [Technique::Sse, Technique::Ndjson, Technique::Ws] {
+            assert!(Server::Push.serves(technique));
+        }
+        assert!(Server::Push.serves_h2c());
+        let tungstenite = "tungstenite-default".parse::<Server>().unwrap();
+        assert!(tungstenite.serves(Technique::Ws) && !tungstenite.serves(Technique::Sse));
     }
 }

@@ -1,8 +1,9 @@
-//! The SSE baselines over real sockets: each is served in-process on
-//! 127.0.0.1, port 0, and driven by a plain HTTP/1.1 client (hyper's), the
-//! way the fan-out load drives push-server: two subscribers, three
-//! publishes, every event at both subscribers in order, and `404` for
-//! anything else.
+//! The baselines over real sockets: each is served in-process on
+//! 127.0.0.1, port 0, and driven the way the fan-out load drives
+//! push-server (a plain HTTP/1.1 client, hyper's; the load's own h2c and
+//! WebSocket clients): two subscribers, three publishes, every event at
+//! both subscribers in order and framed exactly as push frames it, and
+//! `404` for anything else.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use push_bench::baseline::{self, Baseline};
+use push_bench::{h2c, ws};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
@@ -109,9 +111,26 @@ impl Subscriber {
     /// Subscribes to `channel` on `stream`, connected to `address`.
     async fn on(stream: TcpStream, address: SocketAddr, channel: &str) -> Subscriber {
         let path = format!("/channels/{channel}/sse");
-        let response = request_on(stream, address, Method::GET, &path, "").await;
+        Subscriber::to(stream, address, &path, "text/event-stream").await
+    }
+
+    /// Subscribes to `channel` with NDJSON (`/stream`).
+    async fn ndjson(address: SocketAddr, channel: &str) -> Subscriber {
+        let stream = TcpStream::connect(address).await.unwrap();
+        let path = format!("/channels/{channel}/stream");
+        Subscriber::to(stream, address, &path, "application/x-ndjson").await
+    }
+
+    /// `GET path` on `stream`, checking the answer's head.
+    async fn to(
+        stream: TcpStream,
+        address: SocketAddr,
+        path: &str,
+        content_type: &str,
+    ) -> Subscriber {
+        let response = request_on(stream, address, Method::GET, path, "").await;
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
+        assert_eq!(response.headers()[CONTENT_TYPE], content_type);
         assert_eq!(response.headers()[CACHE_CONTROL], "no-cache");
         Subscriber {
             body: response.into_body(),
@@ -122,13 +141,26 @@ impl Subscriber {
     /// The next block (up to and with its blank line), skipping comments
     /// (keep-alives).
     async fn next_block(&mut self) -> String {
+        self.next_until(b"\n\n", |block| block.starts_with(b":"))
+            .await
+    }
+
+    /// The next NDJSON line (with its `\n`), skipping empty ones
+    /// (heartbeats).
+    async fn next_line(&mut self) -> String {
+        self.next_until(b"\n", |line| line == b"\n").await
+    }
+
+    /// The received bytes up to and with the next `end`, skipping those
+    /// `skip` says are not data.
+    async fn next_until(&mut self, end: &[u8], skip: impl Fn(&[u8]) -> bool) -> String {
         loop {
-            if let Some(end) = self.received.windows(2).position(|w| w == b"\n\n") {
-                let block: Vec<u8> = self.received.drain(..end + 2).collect();
-                if block.starts_with(b":") {
+            if let Some(at) = self.received.windows(end.len()).position(|w| w == end) {
+                let unit: Vec<u8> = self.received.drain(..at + end.len()).collect();
+                if skip(&unit) {
                     continue;
                 }
-                return String::from_utf8(block).unwrap();
+                return String::from_utf8(unit).unwrap();
             }
             let frame = tokio::time::timeout(STEP, self.body.frame())
                 .await
@@ -232,6 +264,8 @@ async fn anything_else_is_not_found() {
             (Method::GET, "/channels/news", ""),
             (Method::POST, "/channels/news/sse", "data"),
             (Method::GET, "/channels/news/ws", ""),
+            (Method::GET, "/channels/news/ndjson", ""),
+            (Method::POST, "/channels/news/stream", "data"),
             (Method::DELETE, "/channels/news", ""),
         ] {
             let response = request(address, method.clone(), path, body).await;
@@ -246,7 +280,10 @@ async fn anything_else_is_not_found() {
 
 #[tokio::test]
 async fn a_body_that_is_not_utf8_is_refused() {
-    for baseline in SSE_BASELINES {
+    for baseline in SSE_BASELINES
+        .into_iter()
+        .chain([Baseline::TungsteniteDefault])
+    {
         let address = start(baseline).await;
         let stream = TcpStream::connect(address).await.unwrap();
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -343,5 +380,216 @@ async fn a_subscriber_that_falls_behind_is_dropped() {
             (1..publishes).contains(&last),
             "{name}: {last} of {publishes} events came before the stream ended"
         );
+    }
+}
+
+/// The NDJSON envelope line push writes for event `n` with text `data`.
+fn envelope_line(n: u64, escaped_data: &str) -> String {
+    format!("{{\"id\":\"0000000000000000-{n}\",\"data\":\"{escaped_data}\"}}\n")
+}
+
+/// The position signal of a channel whose last event is `n`.
+fn position_signal(n: u64) -> String {
+    format!(r#"{{"signal":"position","cursor":"0000000000000000-{n}"}}"#)
+}
+
+#[tokio::test]
+async fn ndjson_subscribers_get_every_event_framed_as_push_frames_it() {
+    for baseline in SSE_BASELINES {
+        let name = baseline.name();
+        let address = start(baseline).await;
+        publish(address, "news", "before").await;
+        let mut first = Subscriber::ndjson(address, "news").await;
+        let mut second = Subscriber::ndjson(address, "news").await;
+        // An SSE subscriber of the same channel gets the same events.
+        let mut sse = Subscriber::new(address, "news").await;
+        for subscriber in [&mut first, &mut second] {
+            assert_eq!(
+                subscriber.next_line().await,
+                format!("{}\n", position_signal(1)),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            sse.next_block().await,
+            "id: 0000000000000000-1\n\n",
+            "{name}"
+        );
+        let events = [
+            (2, "one", "one"),
+            (3, "two", "two"),
+            (4, "say \"hi\"\\ \u{1}é", r#"say \"hi\"\\ \u0001é"#),
+        ];
+        for (n, data, _) in events {
+            assert_eq!(
+                publish(address, "news", data).await,
+                format!(r#"{{"id":"0000000000000000-{n}"}}"#),
+                "{name}"
+            );
+        }
+        for subscriber in [&mut first, &mut second] {
+            for (n, _, escaped) in events {
+                assert_eq!(
+                    subscriber.next_line().await,
+                    envelope_line(n, escaped),
+                    "{name}"
+                );
+            }
+        }
+        for (n, data, _) in events {
+            assert_eq!(
+                sse.next_block().await,
+                format!("id: 0000000000000000-{n}\ndata: {data}\n\n"),
+                "{name}"
+            );
+        }
+    }
+}
+
+/// The baselines that serve h2c, and the paths the fan-out reads there.
+const H2C_BASELINES: [Baseline; 2] = [Baseline::AxumSse, Baseline::HyperStream];
+
+/// The text of the next chunks of `body` until `expected` bytes came.
+async fn h2c_text(body: &mut h2c::Body, expected: usize) -> String {
+    let mut text = Vec::new();
+    while text.len() < expected {
+        let chunk = tokio::time::timeout(STEP, body.next_chunk())
+            .await
+            .expect("no chunk within the step")
+            .unwrap()
+            .expect("the stream ended");
+        text.extend_from_slice(&chunk);
+    }
+    String::from_utf8(text).unwrap()
+}
+
+#[tokio::test]
+async fn sse_and_ndjson_over_h2c_are_framed_as_over_http1() {
+    for baseline in H2C_BASELINES {
+        let name = baseline.name();
+        let address = start(baseline).await;
+        let mut connection = tokio::time::timeout(STEP, h2c::Connection::open(address))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut streams = Vec::new();
+        for _ in 0..2 {
+            streams.push(connection.get("/channels/news/sse").await.unwrap());
+            streams.push(connection.get("/channels/news/stream").await.unwrap());
+        }
+        let sse_position = "id: 0000000000000000-0\n\n";
+        let ndjson_position = format!("{}\n", position_signal(0));
+        for (n, stream) in streams.iter_mut().enumerate() {
+            let expected = if n % 2 == 0 {
+                sse_position
+            } else {
+                &ndjson_position
+            };
+            assert_eq!(h2c_text(stream, expected.len()).await, expected, "{name}");
+        }
+        for (n, data) in [(1, "one"), (2, "two")] {
+            let id = connection.publish("news", Bytes::from(data)).await.unwrap();
+            assert_eq!(id, format!("0000000000000000-{n}"), "{name}");
+        }
+        for (n, stream) in streams.iter_mut().enumerate() {
+            let expected = if n % 2 == 0 {
+                "id: 0000000000000000-1\ndata: one\n\nid: 0000000000000000-2\ndata: two\n\n"
+                    .to_owned()
+            } else {
+                envelope_line(1, "one") + &envelope_line(2, "two")
+            };
+            assert_eq!(h2c_text(stream, expected.len()).await, expected, "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_raw_writer_and_tungstenite_default_do_not_speak_h2c() {
+    for baseline in [Baseline::RawWriter, Baseline::TungsteniteDefault] {
+        let address = start(baseline).await;
+        let served = tokio::time::timeout(STEP, async {
+            let mut connection = h2c::Connection::open(address).await?;
+            connection.publish("news", Bytes::from("x")).await
+        })
+        .await
+        .expect("no answer within the step");
+        assert!(served.is_err(), "{}: {served:?}", baseline.name());
+        assert!(!baseline.serves_h2c());
+    }
+}
+
+/// The next WebSocket message, as text.
+async fn next_message(messages: &mut ws::Messages) -> String {
+    let message = tokio::time::timeout(STEP, messages.next_message())
+        .await
+        .expect("no message within the step")
+        .unwrap()
+        .expect("the socket closed");
+    String::from_utf8(message.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn websocket_subscribers_get_every_event_framed_as_push_frames_it() {
+    let address = start(Baseline::TungsteniteDefault).await;
+    let path = "/channels/news/ws";
+    let mut first = ws::stream(address, path).await.unwrap();
+    let mut second = ws::stream(address, path).await.unwrap();
+    let mut other = ws::stream(address, "/channels/other/ws").await.unwrap();
+    for subscriber in [&mut first, &mut second, &mut other] {
+        assert_eq!(next_message(subscriber).await, position_signal(0));
+    }
+    let events = [
+        (1, "one", "one"),
+        (2, "two", "two"),
+        (3, "a\nb \"c\"", r#"a\nb \"c\""#),
+    ];
+    for (n, data, _) in events {
+        assert_eq!(
+            publish(address, "news", data).await,
+            format!(r#"{{"id":"0000000000000000-{n}"}}"#)
+        );
+    }
+    assert_eq!(
+        publish(address, "other", "first").await,
+        r#"{"id":"0000000000000000-1"}"#
+    );
+    for subscriber in [&mut first, &mut second] {
+        for (n, _, escaped) in events {
+            let line = envelope_line(n, escaped);
+            assert_eq!(next_message(subscriber).await, line.trim_end());
+        }
+    }
+    assert_eq!(
+        next_message(&mut other).await,
+        envelope_line(1, "first").trim_end()
+    );
+    // A later subscriber starts at the last event.
+    let mut later = ws::stream(address, path).await.unwrap();
+    assert_eq!(next_message(&mut later).await, position_signal(3));
+}
+
+#[tokio::test]
+async fn tungstenite_default_refuses_what_it_does_not_serve() {
+    let address = start(Baseline::TungsteniteDefault).await;
+    for path in [
+        "/channels/news/sse",
+        "/channels/news",
+        "/nothing",
+        "/channels//ws",
+    ] {
+        let error = tokio::time::timeout(STEP, ws::stream(address, path))
+            .await
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("404"), "{path}: {error}");
+    }
+    for (method, path) in [
+        (Method::POST, "/channels/news/ws"),
+        (Method::POST, "/channels/a/b"),
+        (Method::PUT, "/channels/news"),
+    ] {
+        let response = request(address, method.clone(), path, "data").await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
     }
 }

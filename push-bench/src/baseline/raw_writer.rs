@@ -1,14 +1,16 @@
-//! `raw-writer`: SSE with no HTTP library, the fastest thing a careful user
-//! could write by hand.
+//! `raw-writer`: SSE and NDJSON with no HTTP library, the fastest thing a
+//! careful user could write by hand. HTTP/1.1 only.
 //!
 //! A tokio `TcpListener`; each connection reads one request head (up to the
 //! blank line: the method, the target and `content-length`) and its body,
-//! answers it, and closes. There is no chunked encoding: an SSE response
-//! says `connection: close` and its body runs until the connection closes.
+//! answers it, and closes. There is no chunked encoding: an SSE or NDJSON
+//! response says `connection: close` and its body runs until the
+//! connection closes.
 //!
-//! A publish frames its event once, under the channel's lock, into `Bytes`
-//! that a `tokio::sync::broadcast` hands to every subscriber (a reference
-//! count, no copy). Each subscriber's task waits for an event, takes
+//! A publish frames its event once per technique (an SSE block and an
+//! NDJSON line), under the channel's lock, into `Bytes` that a
+//! `tokio::sync::broadcast` hands to every subscriber (a reference count,
+//! no copy). Each subscriber's task waits for an event, takes
 //! everything else already queued for it, and writes the lot with one
 //! vectored write, so a subscriber that fell behind catches up in one
 //! system call. It also watches its socket, so a subscriber that hangs up is
@@ -23,73 +25,94 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast::error::TryRecvError;
 
 use super::{
-    accept, event_block, position_block, published_body, route, Baseline, Channels, Route,
+    accept, content_type, position, published_body, route, Baseline, Channels, Framed, Route,
     MAX_PUBLISH_BYTES,
 };
+use crate::technique::Technique;
 use crate::Result;
 
 /// The longest request head read; a longer one is answered `431`.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 
-/// The head of every SSE response.
-const SSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
-cache-control: no-cache\r\nconnection: close\r\n\r\n";
+/// The head of every response of a subscription of `technique`.
+fn stream_head(technique: Technique) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {}\r\ncache-control: no-cache\r\n\
+         connection: close\r\n\r\n",
+        content_type(technique)
+    )
+}
 
 /// Serves until the task is dropped.
 pub(super) async fn serve(listener: TcpListener) -> Result<()> {
-    let channels = Arc::new(Channels::<Bytes>::new());
+    let channels = Arc::new(Channels::<Framed>::new());
     let mut refusals = 0_u64;
     loop {
-        let stream = accept(&listener, Baseline::RawWriter, true, &mut refusals).await;
+        let stream = accept(&listener, Baseline::RawWriter, &mut refusals).await;
         tokio::spawn(connection(stream, Arc::clone(&channels)));
     }
 }
 
 /// A request as read: what [`route`] needs, and the body.
 #[derive(Debug, PartialEq, Eq)]
-struct Request {
-    method: String,
-    target: String,
-    body: Vec<u8>,
+pub(super) struct Request {
+    pub(super) method: String,
+    pub(super) target: String,
+    pub(super) body: Vec<u8>,
 }
 
 /// Why a request could not be read, as the status line to answer.
-type Refusal = &'static str;
+pub(super) type Refusal = &'static str;
 
-async fn connection(mut stream: TcpStream, channels: Arc<Channels<Bytes>>) {
+async fn connection(mut stream: TcpStream, channels: Arc<Channels<Framed>>) {
     let request = match read_request(&mut stream).await {
         Ok(Some(request)) => request,
         Ok(None) => return,
         Err(status) => return answer(&mut stream, status, None, b"").await,
     };
     match route(&request.method, &request.target) {
-        Route::Subscribe(name) => {
+        Route::Subscribe(name, technique @ (Technique::Sse | Technique::Ndjson)) => {
             let name = name.to_owned();
             drop(request);
-            subscriber(stream, &channels, &name).await;
+            subscriber(stream, &channels, &name, technique).await;
         }
         Route::Publish(name) => {
-            let Ok(data) = std::str::from_utf8(&request.body) else {
-                return answer(&mut stream, "400 Bad Request", None, b"").await;
-            };
-            let n = channels.publish(name, |n| event_block(n, data));
-            let body = published_body(n);
-            answer(
-                &mut stream,
-                "201 Created",
-                Some("application/json"),
-                body.as_bytes(),
-            )
-            .await;
+            publish(&mut stream, &channels, name, &request.body, Framed::new).await;
         }
-        Route::NotFound => answer(&mut stream, "404 Not Found", None, b"").await,
+        Route::Subscribe(_, Technique::Ws) | Route::NotFound => {
+            answer(&mut stream, "404 Not Found", None, b"").await;
+        }
     }
+}
+
+/// Publishes `body` on channel `name`, framed once by `frame` (given the
+/// event's number and its text), and answers `201` with its id (`400` when
+/// it is not UTF-8).
+pub(super) async fn publish<T: Clone>(
+    stream: &mut TcpStream,
+    channels: &Channels<T>,
+    name: &str,
+    body: &[u8],
+    frame: impl FnOnce(u64, &str) -> T,
+) {
+    let Ok(data) = std::str::from_utf8(body) else {
+        return answer(stream, "400 Bad Request", None, b"").await;
+    };
+    let n = channels.publish(name, |n| frame(n, data));
+    let body = published_body(n);
+    answer(
+        stream,
+        "201 Created",
+        Some("application/json"),
+        body.as_bytes(),
+    )
+    .await;
 }
 
 /// Reads one request: its head, then `content-length` bytes of body.
 /// `Ok(None)` when the connection closed (or failed) before a whole request
 /// came; `Err` with the status to answer when it is malformed or too big.
-async fn read_request(
+pub(super) async fn read_request(
     stream: &mut (impl AsyncRead + Unpin),
 ) -> std::result::Result<Option<Request>, Refusal> {
     let mut buffer = Vec::with_capacity(1024);
@@ -178,7 +201,12 @@ fn parse_head(head: &[u8]) -> Option<Head<'_>> {
 }
 
 /// Answers with `status` and `body` in one write, then closes.
-async fn answer(stream: &mut TcpStream, status: &str, content_type: Option<&str>, body: &[u8]) {
+pub(super) async fn answer(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) {
     let content_type = content_type
         .map(|content_type| format!("content-type: {content_type}\r\n"))
         .unwrap_or_default();
@@ -193,13 +221,18 @@ async fn answer(stream: &mut TcpStream, status: &str, content_type: Option<&str>
     }
 }
 
-/// Streams channel `name` to `stream` until the subscriber hangs up, falls
-/// more than the channel's capacity behind, or a write fails.
-async fn subscriber(mut stream: TcpStream, channels: &Channels<Bytes>, name: &str) {
+/// Streams channel `name` to `stream` as `technique` (SSE or NDJSON) until
+/// the subscriber hangs up, falls more than the channel's capacity behind,
+/// or a write fails.
+async fn subscriber(
+    mut stream: TcpStream,
+    channels: &Channels<Framed>,
+    name: &str,
+    technique: Technique,
+) {
     let (last, mut receiver) = channels.subscribe(name);
-    let mut first = Vec::with_capacity(SSE_HEAD.len() + 32);
-    first.extend_from_slice(SSE_HEAD);
-    first.extend_from_slice(&position_block(last));
+    let mut first = stream_head(technique).into_bytes();
+    first.extend_from_slice(&position(technique, last));
     if stream.write_all(&first).await.is_err() {
         return;
     }
@@ -213,10 +246,10 @@ async fn subscriber(mut stream: TcpStream, channels: &Channels<Bytes>, name: &st
         };
         // Lagged or closed: the stream ends.
         let Ok(event) = event else { return };
-        batch.push(event);
+        batch.push(event.bytes(technique).clone());
         loop {
             match receiver.try_recv() {
-                Ok(event) => batch.push(event),
+                Ok(event) => batch.push(event.bytes(technique).clone()),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Lagged(_) | TryRecvError::Closed) => return,
             }
