@@ -277,7 +277,9 @@ async fn serve_connection<S: Served>(
     };
     let io = Rewind::new(first.freeze(), stream);
     if is_http2 {
-        http2::serve_connection(io, service, limits, shutdown).await;
+        // Boxed: its state is several times an HTTP/1.1 connection's, and
+        // every connection's task would otherwise be as large.
+        Box::pin(http2::serve_connection(io, service, limits, shutdown)).await;
     } else {
         serve_http1(io, service, lag_grace, shutdown).await;
     }

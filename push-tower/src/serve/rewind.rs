@@ -49,6 +49,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
             let n = this.prefix.len().min(buf.remaining());
             buf.put_slice(&this.prefix[..n]);
             this.prefix.advance(n);
+            // What follows the prefix in the same read: hyper grows its read
+            // buffer when a read leaves it less than its usual size free, so
+            // a read of the prefix alone would double it for the
+            // connection's whole life. An error or `Pending` here surfaces at
+            // the next read; the prefix is returned now either way.
+            if this.prefix.is_empty() && buf.remaining() > 0 {
+                let _ = Pin::new(&mut this.inner).poll_read(cx, buf);
+            }
         } else {
             match Pin::new(&mut this.inner).poll_read(cx, buf) {
                 Poll::Ready(Ok(())) => {}
@@ -104,5 +112,15 @@ mod tests {
         let mut all = String::new();
         rewind.read_to_string(&mut all).await.unwrap();
         assert_eq!(all, "hello world");
+    }
+
+    #[tokio::test]
+    async fn one_read_returns_the_prefix_and_what_is_ready_after_it() {
+        let rest: &[u8] = b" world";
+        let mut rewind = Rewind::new(Bytes::from_static(b"hello"), rest);
+        let mut buf = [0u8; 64];
+        let n = rewind.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"hello world");
+        assert_eq!(rewind.read(&mut buf).await.unwrap(), 0);
     }
 }
