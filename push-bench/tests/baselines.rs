@@ -2,7 +2,7 @@
 //! 127.0.0.1, port 0, and driven by a plain HTTP/1.1 client (hyper's), the
 //! way the fan-out load drives push-server: two subscribers, three
 //! publishes, every event at both subscribers in order, and `404` for
-//! anything else.
+//! anything else. Then `hyper-stream`'s NDJSON route.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -343,5 +343,76 @@ async fn a_subscriber_that_falls_behind_is_dropped() {
             (1..publishes).contains(&last),
             "{name}: {last} of {publishes} events came before the stream ended"
         );
+    }
+}
+
+/// An NDJSON stream, read a line at a time.
+struct Lines {
+    body: Incoming,
+    received: Vec<u8>,
+}
+
+impl Lines {
+    async fn next_line(&mut self) -> String {
+        loop {
+            if let Some(end) = self.received.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.received.drain(..=end).collect();
+                return String::from_utf8(line).unwrap();
+            }
+            let frame = tokio::time::timeout(STEP, self.body.frame())
+                .await
+                .expect("no line within the step")
+                .expect("the stream ended")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                self.received.extend_from_slice(&data);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn hyper_stream_streams_ndjson_with_the_ids_of_sse() {
+    let address = start(Baseline::HyperStream).await;
+    publish(address, "news", "before").await;
+    let response = request(address, Method::GET, "/channels/news/stream", "").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/x-ndjson");
+    assert_eq!(response.headers()[CACHE_CONTROL], "no-cache");
+    let mut ndjson = Lines {
+        body: response.into_body(),
+        received: Vec::new(),
+    };
+    let mut sse = Subscriber::new(address, "news").await;
+    assert_eq!(
+        ndjson.next_line().await,
+        "{\"signal\":\"position\",\"cursor\":\"0000000000000000-1\"}\n"
+    );
+    assert_eq!(sse.next_block().await, "id: 0000000000000000-1\n\n");
+    publish(address, "news", "two").await;
+    publish(address, "news", "say \"three\"\nfour").await;
+    assert_eq!(
+        ndjson.next_line().await,
+        "{\"id\":\"0000000000000000-2\",\"data\":\"two\"}\n"
+    );
+    assert_eq!(
+        ndjson.next_line().await,
+        "{\"id\":\"0000000000000000-3\",\"data\":\"say \\\"three\\\"\\nfour\"}\n"
+    );
+    assert_eq!(
+        sse.next_block().await,
+        "id: 0000000000000000-2\ndata: two\n\n"
+    );
+    assert_eq!(
+        sse.next_block().await,
+        "id: 0000000000000000-3\ndata: say \"three\"\ndata: four\n\n"
+    );
+    for (method, path) in [
+        (Method::POST, "/channels/news/stream"),
+        (Method::GET, "/channels/a/b/stream"),
+        (Method::GET, "/channels//stream"),
+    ] {
+        let response = request(address, method.clone(), path, "").await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
     }
 }
