@@ -6,8 +6,8 @@
 //!   would write them without push.
 //! - [`server`]: every server under test, how to start it and where it
 //!   listens.
-//! - [`hold`]: the client that opens many WebSocket connections and holds
-//!   them.
+//! - [`hold`]: the client that opens many connections (WebSocket, or
+//!   HTTP/1.1 streaming responses) and holds them.
 //! - [`idle`]: the idle-memory run, which starts servers and holders and
 //!   reports the memory each connection costs.
 //! - [`h2_compare`]: the HTTP/2 comparison of two push-server builds on

@@ -43,10 +43,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
-    /// Open WebSocket connections, print `held N` once each has its first
-    /// message, and hold them until stdin closes.
+    /// Open WebSocket connections (ws:// URL) or HTTP/1.1 streaming
+    /// responses (http:// URL), print `held N` once each has its first
+    /// message or chunk, and hold them until stdin closes.
     Hold {
-        /// A ws:// URL on a loopback address.
+        /// A ws:// or http:// URL on a loopback address.
         #[arg(long)]
         url: String,
         /// Connections to hold.
