@@ -3,6 +3,7 @@
 //! ```text
 //! cargo build --release -p push-server -p push-bench
 //! target/release/push-bench idle-memory --connections 10000 --rounds 2
+//! target/release/push-bench idle-memory --technique sse --connections 10000 --rounds 2
 //! target/release/push-bench h2-compare --before OLD/push-server --after target/release/push-server
 //! ```
 //!
@@ -19,7 +20,7 @@ use push_bench::fanout::{self, FanoutOptions, LoadProtocol};
 use push_bench::fanout_compare::{self, FanoutCompareOptions, Regime};
 use push_bench::h2_compare::{self, FanoutShape, H2CompareOptions, LongPollShape};
 use push_bench::hold::{self, HoldOptions};
-use push_bench::idle::{self, IdleMemoryOptions};
+use push_bench::idle::{self, IdleMemoryOptions, Technique};
 use push_bench::redis_compare::{self, RedisCompareOptions};
 use push_bench::server::Server;
 
@@ -60,24 +61,24 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         within_secs: u64,
     },
-    /// Measure the server memory per idle WebSocket connection, for push and
-    /// baselines side by side.
+    /// Measure the server memory per idle connection (WebSocket, SSE or
+    /// NDJSON), for push and baselines side by side.
     IdleMemory {
+        /// What the connections speak: ws, sse or ndjson (the last two over
+        /// HTTP/1.1, a connection per stream).
+        #[arg(long, value_enum, default_value_t = Technique::Ws)]
+        technique: Technique,
         /// Connections held at once.
         #[arg(long, default_value_t = 10_000)]
         connections: usize,
         /// Rounds; each measures every server once.
         #[arg(long, default_value_t = 2)]
         rounds: u32,
-        /// Servers to measure, in order within each round; WebSocket
-        /// servers only (push, tungstenite-default).
-        #[arg(
-            long,
-            value_enum,
-            value_delimiter = ',',
-            default_value = "push,tungstenite-default"
-        )]
-        servers: Vec<Server>,
+        /// Servers to measure, in order within each round, among those that
+        /// serve the technique [default: ws: push,tungstenite-default; sse:
+        /// push,hyper-stream,axum-sse,raw-writer; ndjson: push,hyper-stream]
+        #[arg(long, value_enum, value_delimiter = ',')]
+        servers: Option<Vec<Server>>,
         /// Milliseconds between the warm-up connection and the first reading.
         #[arg(long, default_value_t = 1000)]
         settle_before_ms: u64,
@@ -226,6 +227,7 @@ async fn main() -> ExitCode {
             .await
         }
         Command::IdleMemory {
+            technique,
             connections,
             rounds,
             servers,
@@ -235,18 +237,19 @@ async fn main() -> ExitCode {
             json,
         } => {
             let options = IdleMemoryOptions {
+                technique,
                 connections,
                 rounds,
-                servers,
+                servers: servers.unwrap_or_else(|| technique.default_servers()),
                 settle_before: Duration::from_millis(settle_before_ms),
                 settle_after: Duration::from_millis(settle_after_ms),
                 hold_within: Duration::from_secs(within_secs),
             };
             idle::run(&options).await.map(|measurements| {
                 if json {
-                    println!("{}", idle::render_json(&measurements));
+                    println!("{}", idle::render_json(&measurements, technique));
                 } else {
-                    print!("{}", idle::render_table(&measurements));
+                    print!("{}", idle::render_table(&measurements, technique));
                 }
             })
         }
