@@ -32,11 +32,16 @@
 //!     current subscriber of the channel and answers `201` with
 //!     `content-type: application/json` and `{"id":"0000000000000000-n"}`.
 //!   - Anything else answers `404`.
+//! - [`Baseline::HyperOk`]: a bare hyper server (HTTP/1.1 and h2c) that
+//!   answers every `GET` at once with `200` and push's long-poll answer
+//!   when nothing is new, and every publish with `201`: the request rate a
+//!   long-poll cycle is measured against.
 //!
 //! Every baseline sets `TCP_NODELAY` on its connections, as push-server
 //! does, so that none of them waits to pack small events into one segment.
 
 mod axum_sse;
+mod hyper_ok;
 mod hyper_stream;
 mod raw_writer;
 
@@ -88,6 +93,10 @@ pub enum Baseline {
     /// SSE on a bare hyper 1 HTTP/1.1 server: the response body is a
     /// `StreamBody` over the broadcast receiver of events framed once.
     HyperStream,
+    /// A bare hyper 1 server (hyper-util's auto builder: HTTP/1.1 and h2c)
+    /// answering every `GET` at once with `200` and a static long-poll
+    /// answer, and `POST /channels/{name}` with `201` and an id.
+    HyperOk,
 }
 
 impl Baseline {
@@ -98,15 +107,17 @@ impl Baseline {
             Baseline::AxumSse => "axum-sse",
             Baseline::RawWriter => "raw-writer",
             Baseline::HyperStream => "hyper-stream",
+            Baseline::HyperOk => "hyper-ok",
         }
     }
 
     /// Whether it serves WebSockets (`idle-memory` holds WebSockets). The
-    /// others serve Server-Sent Events only.
+    /// others serve Server-Sent Events, or, for `hyper-ok`, answers only.
     pub fn serves_websocket(self) -> bool {
         match self {
             Baseline::TungsteniteDefault => true,
             Baseline::AxumSse | Baseline::RawWriter | Baseline::HyperStream => false,
+            Baseline::HyperOk => false,
         }
     }
 }
@@ -158,6 +169,7 @@ pub async fn run(baseline: Baseline, listener: TcpListener) -> Result<()> {
         Baseline::AxumSse => axum_sse::serve(listener).await,
         Baseline::RawWriter => raw_writer::serve(listener).await,
         Baseline::HyperStream => hyper_stream::serve(listener).await,
+        Baseline::HyperOk => hyper_ok::serve(listener).await,
     }
 }
 
