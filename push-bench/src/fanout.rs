@@ -348,7 +348,7 @@ fn check(options: &FanoutOptions) -> Result<()> {
 
 /// Polls `done` every millisecond until it holds (true) or `within` passes
 /// (false).
-async fn wait_until(within: Duration, done: impl Fn() -> bool) -> bool {
+pub(crate) async fn wait_until(within: Duration, done: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + within;
     while !done() {
         if Instant::now() >= deadline {
@@ -360,7 +360,7 @@ async fn wait_until(within: Duration, done: impl Fn() -> bool) -> bool {
 }
 
 /// `seq=00000042` padded with dots to `bytes`.
-fn event_data(seq: usize, bytes: usize) -> Bytes {
+pub(crate) fn event_data(seq: usize, bytes: usize) -> Bytes {
     let mut data = format!("seq={seq:08}");
     let pad = bytes.saturating_sub(data.len());
     data.extend(std::iter::repeat_n('.', pad));

@@ -4,6 +4,7 @@
 //! cargo build --release -p push-server -p push-bench
 //! target/release/push-bench idle-memory --connections 10000 --rounds 2
 //! target/release/push-bench idle-memory --technique sse --connections 10000 --rounds 2
+//! target/release/push-bench longpoll-compare --servers push,hyper-ok --rounds 3
 //! target/release/push-bench h2-compare --before OLD/push-server --after target/release/push-server
 //! ```
 //!
@@ -21,6 +22,8 @@ use push_bench::fanout_compare::{self, FanoutCompareOptions, Regime};
 use push_bench::h2_compare::{self, FanoutShape, H2CompareOptions, LongPollShape};
 use push_bench::hold::{self, HoldOptions};
 use push_bench::idle::{self, IdleMemoryOptions, Technique};
+use push_bench::longpoll::{self, CycleShape, LongPollOptions};
+use push_bench::longpoll_compare::{self, LongPollCompareOptions};
 use push_bench::redis_compare::{self, RedisCompareOptions};
 use push_bench::server::Server;
 
@@ -169,6 +172,60 @@ enum Command {
         fanout: FanoutShape,
         /// Subscribing, and the wait for deliveries, may each take this
         /// many seconds.
+        #[arg(long, default_value_t = 60)]
+        within_secs: u64,
+    },
+    /// push's long-poll cycle (held, answered on publish, polled again)
+    /// against a bare hyper server answering at once, driven by the same
+    /// client, side by side in one run.
+    LongpollCompare {
+        /// The servers, comma-separated: push and hyper-ok; the first is
+        /// compared with each of the others.
+        #[arg(long, value_delimiter = ',', default_value = "push,hyper-ok")]
+        servers: Vec<Server>,
+        /// Rounds; each measures every server once.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// The workload.
+        #[command(flatten)]
+        shape: CycleShape,
+        /// Shrinks the workload to a smoke test of the harness (20 pollers,
+        /// 100 events at 50/s; seconds per run); its figures say nothing
+        /// about speed.
+        #[arg(long)]
+        quick: bool,
+        /// Setting the pollers up, and the wait for deliveries, may each
+        /// take this many seconds.
+        #[arg(long, default_value_t = 60)]
+        within_secs: u64,
+    },
+    /// Loop long polls on keep-alive HTTP/1.1 connections while events are
+    /// published at a fixed rate, and print a `longpoll-result` line with
+    /// the cycles completed and the server's CPU time.
+    LongpollLoad {
+        /// The server's address, on loopback.
+        #[arg(long)]
+        server: SocketAddr,
+        /// The server's process id, whose CPU time is read from /proc.
+        #[arg(long)]
+        server_pid: u32,
+        /// The core the server is pinned to, whose busy time is read from
+        /// /proc/stat.
+        #[arg(long, default_value_t = 0)]
+        server_core: usize,
+        /// The channel polled and published on.
+        #[arg(long, default_value = "longpoll")]
+        channel: String,
+        /// The workload.
+        #[command(flatten)]
+        shape: CycleShape,
+        /// Check that every poller receives every event once and in order
+        /// (for push); without it, the measured window ends with the last
+        /// publish.
+        #[arg(long)]
+        check_deliveries: bool,
+        /// Setting the pollers up, and the wait for deliveries after the
+        /// last publish, may each take this many seconds.
         #[arg(long, default_value_t = 60)]
         within_secs: u64,
     },
@@ -326,6 +383,52 @@ async fn main() -> ExitCode {
                 print!("{}", redis_compare::render_table(&measurements, &options));
                 redis_compare::check_deliveries(&measurements)
             })
+        }
+        Command::LongpollCompare {
+            servers,
+            rounds,
+            shape,
+            quick,
+            within_secs,
+        } => {
+            let options = LongPollCompareOptions {
+                servers,
+                rounds,
+                shape,
+                quick,
+                within: Duration::from_secs(within_secs),
+            };
+            longpoll_compare::run(&options)
+                .await
+                .and_then(|measurements| {
+                    print!(
+                        "{}",
+                        longpoll_compare::render_table(&measurements, &options)
+                    );
+                    longpoll_compare::check_deliveries(&measurements)
+                })
+        }
+        Command::LongpollLoad {
+            server,
+            server_pid,
+            server_core,
+            channel,
+            shape,
+            check_deliveries,
+            within_secs,
+        } => {
+            let options = LongPollOptions {
+                server,
+                server_pid,
+                server_core,
+                channel,
+                shape,
+                check_deliveries,
+                within: Duration::from_secs(within_secs),
+            };
+            longpoll::run(&options)
+                .await
+                .map(|report| println!("{report}"))
         }
         Command::SseFanout {
             server,
