@@ -441,13 +441,13 @@ impl Tally {
 }
 
 /// Where events are published.
-enum Publisher {
+pub(crate) enum Publisher {
     H2c(Connection),
     Http1(http1::Publisher),
 }
 
 impl Publisher {
-    async fn publish(&mut self, channel: &str, data: Bytes) -> Result<String> {
+    pub(crate) async fn publish(&mut self, channel: &str, data: Bytes) -> Result<String> {
         match self {
             Publisher::H2c(connection) => connection.publish(channel, data).await,
             Publisher::Http1(publisher) => publisher.publish(channel, data).await,

@@ -1,7 +1,7 @@
 //! The long-poll load: pollers that each hold one long poll at a time on a
-//! keep-alive HTTP/1.1 connection of their own, a publisher at a fixed
-//! rate, and a count of the poll cycles completed against the server's CPU
-//! time.
+//! keep-alive HTTP/1.1 connection of their own (or as h2c streams spread
+//! over a few connections), a publisher at a fixed rate, and a count of the
+//! poll cycles completed against the server's CPU time.
 //!
 //! ```text
 //! $ push-bench longpoll-load --server 127.0.0.1:40123 --server-pid 4242 \
@@ -10,7 +10,9 @@
 //! ```
 //!
 //! 1. Each of `--pollers` pollers opens its connection (hyper's HTTP/1.1
-//!    client) and polls `GET /channels/{channel}/longpoll?timeout=0` once:
+//!    client; with `--protocol h2c`, the pollers share `--connections` h2c
+//!    connections of the load's own, a stream per poll) and polls
+//!    `GET /channels/{channel}/longpoll?timeout=0` once:
 //!    answered at once with nothing new and the channel's head as cursor
 //!    (PROTOCOL.md: a long poll whose hold passes answers no messages and
 //!    the same cursor). Every poller thus starts at the same place, before
@@ -20,8 +22,8 @@
 //!    core has been, from `/proc/stat`), lets the pollers go, and publishes
 //!    `--publishes` text events of `--event-bytes` bytes at `--rate` per
 //!    second, one `POST /channels/{channel}` at a time on a keep-alive
-//!    connection of its own. Event `n` carries `seq=n` (eight digits),
-//!    padded with dots.
+//!    connection of its own, over the same protocol. Event `n` carries
+//!    `seq=n` (eight digits), padded with dots.
 //! 3. Meanwhile each poller loops `GET
 //!    /channels/{channel}/longpoll?after={cursor}&timeout={hold}`: push
 //!    holds the poll until an event is published, answers it, and the
@@ -49,12 +51,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::fanout::{event_data, wait_until};
-use crate::http1::{KeepAlive, Publisher};
+use crate::fanout::{event_data, wait_until, LoadProtocol, Publisher};
+use crate::h2c::Connection;
+use crate::http1::{self, KeepAlive};
 use crate::{cpu, Error, Result};
 
 /// The wait between the last poller getting its cursor and the first
@@ -69,9 +73,13 @@ const ANSWER_MARGIN: Duration = Duration::from_secs(10);
 /// on the command line.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct CycleShape {
-    /// Pollers, each on a keep-alive HTTP/1.1 connection of its own.
+    /// Pollers, each on a keep-alive HTTP/1.1 connection of its own (over
+    /// h2c, spread over --connections).
     #[arg(long, default_value_t = 100)]
     pub pollers: usize,
+    /// h2c connections the pollers are spread over (with --protocol h2c).
+    #[arg(long, default_value_t = 10)]
+    pub connections: usize,
     /// Events published.
     #[arg(long, default_value_t = 1000)]
     pub publishes: usize,
@@ -95,6 +103,8 @@ pub struct LongPollOptions {
     pub server_pid: u32,
     /// The core the server is pinned to, whose busy time is read.
     pub server_core: usize,
+    /// What the load speaks.
+    pub protocol: LoadProtocol,
     /// The channel polled and published on.
     pub channel: String,
     /// The workload.
@@ -135,8 +145,8 @@ pub struct LongPollReport {
     pub ended: u64,
     /// Whether deliveries were checked.
     pub checked: bool,
-    /// TCP connections the pollers opened: one each, more if the server
-    /// closed some.
+    /// TCP connections the pollers opened: over HTTP/1.1 one each, more if
+    /// the server closed some; over h2c, the connections they share.
     pub connections: u64,
     /// The server's CPU time over the window, in clock ticks.
     pub server_cpu_ticks: u64,
@@ -432,10 +442,23 @@ pub async fn run(options: &LongPollOptions) -> Result<LongPollReport> {
     let tally = Arc::new(Tally::default());
     let (go_tx, go_rx) = watch::channel(Phase::Setup);
     let base = format!("/channels/{}/longpoll", options.channel);
+    let mut shared = Vec::new();
+    if options.protocol == LoadProtocol::H2c {
+        for _ in 0..shape.connections {
+            shared.push(Connection::open(options.server).await?);
+        }
+        tally
+            .connections
+            .fetch_add(shared.len() as u64, Ordering::Relaxed);
+    }
     let mut pollers = Vec::with_capacity(shape.pollers);
-    for _ in 0..shape.pollers {
+    for poller in 0..shape.pollers {
+        let connection = match shared.get(poller % shared.len().max(1)) {
+            Some(shared) => PollConnection::H2c(shared.clone()),
+            None => PollConnection::Http1(KeepAlive::new(options.server)),
+        };
         pollers.push(tokio::spawn(poll(
-            options.server,
+            connection,
             base.clone(),
             shape.clone(),
             options.check_deliveries,
@@ -461,7 +484,10 @@ pub async fn run(options: &LongPollOptions) -> Result<LongPollReport> {
         )));
     }
 
-    let mut publisher = Publisher::new(options.server);
+    let mut publisher = match options.protocol {
+        LoadProtocol::H2c => Publisher::H2c(Connection::open(options.server).await?),
+        LoadProtocol::Http1 => Publisher::Http1(http1::Publisher::new(options.server)),
+    };
     tokio::time::sleep(SETTLE).await;
     let core_before = cpu::core_busy(options.server_core)?;
     let before = cpu::cpu_time(options.server_pid)?;
@@ -553,6 +579,11 @@ fn check(options: &LongPollOptions) -> Result<()> {
             "nothing to measure: give at least one poller and one publish",
         ));
     }
+    if options.protocol == LoadProtocol::H2c && shape.connections == 0 {
+        return Err(Error::new(
+            "--connections must be at least 1 over h2c: the pollers share them",
+        ));
+    }
     if !(shape.rate.is_finite() && shape.rate > 0.0) {
         return Err(Error::new(
             "--rate must be a positive number of events per second",
@@ -582,21 +613,51 @@ enum Phase {
     Stop,
 }
 
+/// A poller's connection: its own over HTTP/1.1, a shared one over h2c.
+enum PollConnection {
+    Http1(KeepAlive),
+    H2c(Connection),
+}
+
+impl PollConnection {
+    /// `GET path`: the answer's status and body.
+    async fn get(&mut self, path: &str) -> Result<(StatusCode, Bytes)> {
+        match self {
+            PollConnection::Http1(connection) => {
+                connection.request(Method::GET, path, Bytes::new()).await
+            }
+            // Anything but a `200` is an error there, with its status.
+            PollConnection::H2c(connection) => {
+                let body = connection.get(path).await?;
+                Ok((StatusCode::OK, Bytes::from(body.read_to_end().await?)))
+            }
+        }
+    }
+
+    /// TCP connections it opened itself (h2c's are opened for all pollers
+    /// at once, and counted then).
+    fn connections_opened(&self) -> u64 {
+        match self {
+            PollConnection::Http1(connection) => connection.connections_opened(),
+            PollConnection::H2c(_) => 0,
+        }
+    }
+}
+
 /// One poller: its first cursor, then long polls until the last event (when
 /// checking), the stop, or a failure.
 async fn poll(
-    server: SocketAddr,
+    mut connection: PollConnection,
     base: String,
     shape: CycleShape,
     check_deliveries: bool,
     tally: Arc<Tally>,
     mut phase: watch::Receiver<Phase>,
 ) {
-    let mut connection = KeepAlive::new(server);
     let first = exchange(&mut connection, &format!("{base}?timeout=0"), ANSWER_MARGIN).await;
     // Counted as they open, so a poller aborted while held still counts its.
     let mut connections = 0;
-    let mut count_connections = |connection: &KeepAlive| {
+    let mut count_connections = |connection: &PollConnection| {
         let opened = connection.connections_opened();
         tally
             .connections
@@ -665,18 +726,15 @@ async fn poll(
 
 /// One long poll: `GET path`, which must answer `200` with an [`Answer`]
 /// within `bound`.
-async fn exchange(connection: &mut KeepAlive, path: &str, bound: Duration) -> Result<Answer> {
-    let (status, body) = tokio::time::timeout(
-        bound,
-        connection.request(Method::GET, path, Default::default()),
-    )
-    .await
-    .map_err(|_| {
-        Error::new(format!(
-            "GET {path} was not answered within {} s",
-            bound.as_secs_f64()
-        ))
-    })??;
+async fn exchange(connection: &mut PollConnection, path: &str, bound: Duration) -> Result<Answer> {
+    let (status, body) = tokio::time::timeout(bound, connection.get(path))
+        .await
+        .map_err(|_| {
+            Error::new(format!(
+                "GET {path} was not answered within {} s",
+                bound.as_secs_f64()
+            ))
+        })??;
     if status != StatusCode::OK {
         return Err(Error::new(format!(
             "GET {path} answered {status} {}, not 200",
@@ -805,9 +863,11 @@ mod tests {
             server: "127.0.0.1:1".parse().unwrap(),
             server_pid: 1,
             server_core: 0,
+            protocol: LoadProtocol::Http1,
             channel: "c".to_owned(),
             shape: CycleShape {
                 pollers: 1,
+                connections: 1,
                 publishes: 1,
                 rate: 1.0,
                 event_bytes: 12,
@@ -824,6 +884,19 @@ mod tests {
         };
         assert!(refused(|o| o.server = "192.0.2.1:80".parse().unwrap()).contains("loopback"));
         assert!(refused(|o| o.shape.pollers = 0).contains("nothing to measure"));
+        assert!(check(&LongPollOptions {
+            shape: CycleShape {
+                connections: 0,
+                ..options.shape.clone()
+            },
+            ..options.clone()
+        })
+        .is_ok());
+        assert!(refused(|o| {
+            o.protocol = LoadProtocol::H2c;
+            o.shape.connections = 0;
+        })
+        .contains("--connections"));
         assert!(refused(|o| o.shape.rate = 0.0).contains("--rate"));
         assert!(refused(|o| o.shape.rate = f64::NAN).contains("--rate"));
         assert!(refused(|o| o.shape.event_bytes = 11).contains("--event-bytes"));

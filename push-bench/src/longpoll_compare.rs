@@ -4,7 +4,7 @@
 //! one run.
 //!
 //! ```text
-//! $ push-bench longpoll-compare --servers push,hyper-ok --rounds 3 [--quick]
+//! $ push-bench longpoll-compare --servers push,hyper-ok --rounds 3 [--protocol http1|h2c] [--quick]
 //! ```
 //!
 //! Each round measures every server once, the order of the servers
@@ -12,8 +12,9 @@
 //! Each measurement starts a fresh server pinned to core 0 and runs
 //! `push-bench longpoll-load` pinned to core 1 (see
 //! [`longpoll`](crate::longpoll)): `--pollers` pollers, each on a
-//! keep-alive HTTP/1.1 connection, loop long polls on one channel while
-//! `--publishes` events are published at `--rate`. push holds each poll
+//! keep-alive HTTP/1.1 connection (or, with `--protocol h2c`, as streams
+//! over `--connections` h2c connections), loop long polls on one channel
+//! while `--publishes` events are published at `--rate`. push holds each poll
 //! until the next publish; `hyper-ok` answers each at once with the same
 //! shape of answer, so the client's loop is the same.
 //!
@@ -39,6 +40,7 @@ use std::time::Duration;
 
 use crate::baseline::Baseline;
 use crate::child::{self, PinnedChild};
+use crate::fanout::LoadProtocol;
 use crate::h2_compare::{LOAD_CORE, SERVER_CORE};
 use crate::idle::median;
 use crate::longpoll::{CycleShape, LongPollReport};
@@ -60,6 +62,8 @@ pub struct LongPollCompareOptions {
     pub servers: Vec<Server>,
     /// Rounds; each measures every server once.
     pub rounds: u32,
+    /// What the load speaks.
+    pub protocol: LoadProtocol,
     /// The workload, unless `quick`.
     pub shape: CycleShape,
     /// Replaces the workload with [`quick_shape`].
@@ -206,8 +210,15 @@ async fn measure(
         &SERVER_CORE.to_string(),
         "--channel",
         &format!("longpoll-{round}"),
+        "--protocol",
+        match options.protocol {
+            LoadProtocol::Http1 => "http1",
+            LoadProtocol::H2c => "h2c",
+        },
         "--pollers",
         &shape.pollers.to_string(),
+        "--connections",
+        &shape.connections.to_string(),
         "--publishes",
         &shape.publishes.to_string(),
         "--rate",
@@ -307,9 +318,13 @@ pub fn medians(measurements: &[Measurement], server: Server) -> Option<Medians> 
 pub fn render_table(measurements: &[Measurement], options: &LongPollCompareOptions) -> String {
     let shape = options.effective_shape();
     let mut out = String::new();
+    let protocol = match options.protocol {
+        LoadProtocol::Http1 => "HTTP/1.1 keep-alive, a connection per poller".to_owned(),
+        LoadProtocol::H2c => format!("h2c, {} connections", shape.connections),
+    };
     let _ = writeln!(
         out,
-        "long-poll cycles over HTTP/1.1 keep-alive: {} pollers, {} events of {} bytes at {}/s, \
+        "long-poll cycles over {protocol}: {} pollers, {} events of {} bytes at {}/s, \
          hold {} s{}; server pinned to core {SERVER_CORE}, load to core {LOAD_CORE}",
         shape.pollers,
         shape.publishes,
@@ -454,8 +469,10 @@ mod tests {
         LongPollCompareOptions {
             servers: vec![Server::Push, HYPER_OK],
             rounds: 2,
+            protocol: LoadProtocol::Http1,
             shape: CycleShape {
                 pollers: 100,
+                connections: 10,
                 publishes: 1000,
                 rate: 100.0,
                 event_bytes: 64,
@@ -520,6 +537,18 @@ mod tests {
         assert_eq!(push.cycles_per_second, 750.0);
         let table = render_table(&measurements, &options(false));
         assert!(table.contains("push / hyper-ok"), "{table}");
+        assert!(
+            table.starts_with(
+                "long-poll cycles over HTTP/1.1 keep-alive, a connection per poller: 100 pollers"
+            ),
+            "{table}"
+        );
+        let h2c = LongPollCompareOptions {
+            protocol: LoadProtocol::H2c,
+            ..options(false)
+        };
+        assert!(render_table(&measurements, &h2c)
+            .starts_with("long-poll cycles over h2c, 10 connections:"),);
         assert!(
             table.contains("in cycles per server CPU second: 0.833x, met"),
             "{table}"

@@ -186,6 +186,10 @@ enum Command {
         /// Rounds; each measures every server once.
         #[arg(long, default_value_t = 3)]
         rounds: u32,
+        /// What the load speaks: http1 (a keep-alive connection per poller)
+        /// or h2c (the pollers' streams spread over --connections).
+        #[arg(long, value_enum, default_value_t = LoadProtocol::Http1)]
+        protocol: LoadProtocol,
         /// The workload.
         #[command(flatten)]
         shape: CycleShape,
@@ -216,6 +220,10 @@ enum Command {
         /// The channel polled and published on.
         #[arg(long, default_value = "longpoll")]
         channel: String,
+        /// What the load speaks: http1 (a keep-alive connection per poller)
+        /// or h2c (the pollers' streams spread over --connections).
+        #[arg(long, value_enum, default_value_t = LoadProtocol::Http1)]
+        protocol: LoadProtocol,
         /// The workload.
         #[command(flatten)]
         shape: CycleShape,
@@ -387,6 +395,7 @@ async fn main() -> ExitCode {
         Command::LongpollCompare {
             servers,
             rounds,
+            protocol,
             shape,
             quick,
             within_secs,
@@ -394,6 +403,7 @@ async fn main() -> ExitCode {
             let options = LongPollCompareOptions {
                 servers,
                 rounds,
+                protocol,
                 shape,
                 quick,
                 within: Duration::from_secs(within_secs),
@@ -413,6 +423,7 @@ async fn main() -> ExitCode {
             server_pid,
             server_core,
             channel,
+            protocol,
             shape,
             check_deliveries,
             within_secs,
@@ -421,6 +432,7 @@ async fn main() -> ExitCode {
                 server,
                 server_pid,
                 server_core,
+                protocol,
                 channel,
                 shape,
                 check_deliveries,

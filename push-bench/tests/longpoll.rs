@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use push_bench::baseline::{self, Baseline};
+use push_bench::fanout::LoadProtocol;
 use push_bench::longpoll::{self, CycleShape, LongPollOptions};
 use push_tower::push_core::{Hub, HubConfig};
 use push_tower::{serve, Config, Push};
@@ -38,9 +39,11 @@ fn options(server: SocketAddr, check_deliveries: bool) -> LongPollOptions {
         server,
         server_pid: std::process::id(),
         server_core: 0,
+        protocol: LoadProtocol::Http1,
         channel: "cycles".to_owned(),
         shape: CycleShape {
             pollers: 5,
+            connections: 2,
             publishes: 20,
             rate: 100.0,
             event_bytes: 32,
@@ -121,4 +124,25 @@ async fn a_server_that_is_not_there_fails_the_setup() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("cannot connect"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_loop_runs_over_h2c() {
+    for (server, check_deliveries) in [(start_push().await, true), (start_hyper_ok().await, false)]
+    {
+        let mut options = options(server, check_deliveries);
+        options.protocol = LoadProtocol::H2c;
+        let report = tokio::time::timeout(RUN, longpoll::run(&options))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.fault(), None, "{report}");
+        assert_eq!(report.connections, 2, "shared by the 5 pollers: {report}");
+        if check_deliveries {
+            assert_eq!(report.deliveries, 5 * 20, "{report}");
+            assert!((5..=5 * 20).contains(&report.cycles), "{report}");
+        } else {
+            assert!(report.cycles > 5 * 20, "{report}");
+        }
+    }
 }
