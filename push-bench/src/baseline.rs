@@ -38,6 +38,11 @@
 //!   `content-type: application/json` and `{"id":"0000000000000000-n"}`.
 //! - Anything else answers `404`.
 //!
+//! [`Baseline::HyperOk`] is apart: a bare hyper server (HTTP/1.1 and h2c)
+//! that answers every `GET` at once with `200` and push's long-poll answer
+//! when nothing is new, and every publish with `201`: the request rate a
+//! long-poll cycle is measured against.
+//!
 //! A subscriber that falls more than [`CHANNEL_CAPACITY`] events behind is
 //! dropped: its stream ends (its socket closes). Channels are made by the
 //! first subscribe or publish on them and never removed.
@@ -50,6 +55,7 @@
 //! HTTP/1.1 only ([`Baseline::serves_h2c`]).
 
 mod axum_sse;
+mod hyper_ok;
 mod hyper_stream;
 mod raw_writer;
 mod tungstenite_default;
@@ -101,6 +107,10 @@ pub enum Baseline {
     /// builder: HTTP/1.1 and h2c): the response body is a `StreamBody` over
     /// the broadcast receiver of events framed once.
     HyperStream,
+    /// A bare hyper 1 server (hyper-util's auto builder: HTTP/1.1 and h2c)
+    /// answering every `GET` at once with `200` and a static long-poll
+    /// answer, and `POST /channels/{name}` with `201` and an id.
+    HyperOk,
 }
 
 impl Baseline {
@@ -111,27 +121,29 @@ impl Baseline {
             Baseline::AxumSse => "axum-sse",
             Baseline::RawWriter => "raw-writer",
             Baseline::HyperStream => "hyper-stream",
+            Baseline::HyperOk => "hyper-ok",
         }
     }
 
     /// Whether it serves `technique`: WebSocket for `tungstenite-default`,
-    /// SSE and NDJSON for the others.
+    /// SSE and NDJSON for the stream baselines, none for `hyper-ok`.
     pub fn serves(self, technique: Technique) -> bool {
         match self {
             Baseline::TungsteniteDefault => technique == Technique::Ws,
             Baseline::AxumSse | Baseline::RawWriter | Baseline::HyperStream => {
                 technique != Technique::Ws
             }
+            Baseline::HyperOk => false,
         }
     }
 
     /// Whether it serves h2c (HTTP/2 with prior knowledge) besides
     /// HTTP/1.1: `axum-sse` (`axum::serve`) and `hyper-stream` (hyper-util's
-    /// `auto` builder) do; `raw-writer` reads and writes HTTP/1.1 by hand,
+    /// `auto` builder) and `hyper-ok` do; `raw-writer` reads and writes HTTP/1.1 by hand,
     /// and `tungstenite-default` upgrades HTTP/1.1 requests only.
     pub fn serves_h2c(self) -> bool {
         match self {
-            Baseline::AxumSse | Baseline::HyperStream => true,
+            Baseline::AxumSse | Baseline::HyperStream | Baseline::HyperOk => true,
             Baseline::RawWriter | Baseline::TungsteniteDefault => false,
         }
     }
@@ -184,6 +196,7 @@ pub async fn run(baseline: Baseline, listener: TcpListener) -> Result<()> {
         Baseline::AxumSse => axum_sse::serve(listener).await,
         Baseline::RawWriter => raw_writer::serve(listener).await,
         Baseline::HyperStream => hyper_stream::serve(listener).await,
+        Baseline::HyperOk => hyper_ok::serve(listener).await,
     }
 }
 
@@ -547,7 +560,12 @@ mod tests {
             .map(|baseline| baseline.name())
             .collect();
         assert_eq!(websocket, ["tungstenite-default"]);
-        for baseline in Baseline::value_variants() {
+        let techniques = [Technique::Sse, Technique::Ndjson, Technique::Ws];
+        assert!(!techniques.iter().any(|t| Baseline::HyperOk.serves(*t)));
+        for baseline in Baseline::value_variants()
+            .iter()
+            .filter(|baseline| **baseline != Baseline::HyperOk)
+        {
             let streams = baseline.serves(Technique::Sse);
             assert_eq!(streams, baseline.serves(Technique::Ndjson), "{baseline:?}");
             assert_ne!(streams, baseline.serves(Technique::Ws), "{baseline:?}");

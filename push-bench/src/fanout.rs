@@ -457,7 +457,7 @@ fn check(options: &FanoutOptions) -> Result<()> {
 
 /// Polls `done` every millisecond until it holds (true) or `within` passes
 /// (false).
-async fn wait_until(within: Duration, done: impl Fn() -> bool) -> bool {
+pub(crate) async fn wait_until(within: Duration, done: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + within;
     while !done() {
         if Instant::now() >= deadline {
@@ -469,7 +469,7 @@ async fn wait_until(within: Duration, done: impl Fn() -> bool) -> bool {
 }
 
 /// `seq=00000042` padded with dots to `bytes`.
-fn event_data(seq: usize, bytes: usize) -> Bytes {
+pub(crate) fn event_data(seq: usize, bytes: usize) -> Bytes {
     let mut data = format!("seq={seq:08}");
     let pad = bytes.saturating_sub(data.len());
     data.extend(std::iter::repeat_n('.', pad));
@@ -550,13 +550,13 @@ impl Tally {
 }
 
 /// Where events are published.
-enum Publisher {
+pub(crate) enum Publisher {
     H2c(Connection),
     Http1(http1::Publisher),
 }
 
 impl Publisher {
-    async fn publish(&mut self, channel: &str, data: Bytes) -> Result<String> {
+    pub(crate) async fn publish(&mut self, channel: &str, data: Bytes) -> Result<String> {
         match self {
             Publisher::H2c(connection) => connection.publish(channel, data).await,
             Publisher::Http1(publisher) => publisher.publish(channel, data).await,

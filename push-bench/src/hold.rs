@@ -1,15 +1,25 @@
-//! The client that opens many WebSocket connections and holds them open.
+//! The client that opens many connections to a push channel and holds them
+//! open: WebSockets, or HTTP/1.1 streaming responses (SSE, NDJSON).
 //!
 //! ```text
 //! $ push-bench hold --url ws://127.0.0.1:40123/channels/idle/ws --count 10000
 //! held 10000
+//! $ push-bench hold --url http://127.0.0.1:40123/channels/idle/sse --count 10000
+//! held 10000
 //! ```
 //!
+//! The URL's scheme says what it opens: for `ws://`, a WebSocket per
+//! connection; for `http://`, an HTTP/1.1 connection per stream carrying
+//! one `GET` of the URL, which must answer `200` (the way a browser's
+//! `EventSource` holds an SSE stream).
+//!
 //! It opens `count` connections, at most a given number of handshakes at a
-//! time, and counts a connection as held once its first text message has
-//! come (for push, the `position` signal: the connection is subscribed).
-//! Once every one is held it prints `held N` and keeps them open, reading
-//! each so pings are answered, until its stdin closes or it is killed.
+//! time, and counts a connection as held once its first message has come: a
+//! WebSocket's first text message, or a streaming response's first chunk of
+//! body (for push, the `position` signal on either: the connection is
+//! subscribed). Once every one is held it prints `held N` and keeps them
+//! open, reading each (so pings are answered and heartbeats taken), until
+//! its stdin closes or it is killed.
 //!
 //! It connects to loopback addresses only, and fails when not every
 //! connection is held within the time given. Its own connections are
@@ -30,7 +40,7 @@ use tokio_tungstenite::tungstenite::http::Uri;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::{proc, ws, Error, Result};
+use crate::{http1, proc, ws, Error, Result};
 
 /// File descriptors kept for everything but the connections (stdio, the
 /// runtime, the listener in a server).
@@ -39,7 +49,7 @@ pub const SPARE_FILES: u64 = 64;
 /// What to hold.
 #[derive(Debug, Clone)]
 pub struct HoldOptions {
-    /// A `ws://` URL on a loopback address.
+    /// A `ws://` or `http://` URL on a loopback address.
     pub url: String,
     /// How many connections to hold.
     pub count: usize,
@@ -58,7 +68,8 @@ pub struct HoldOptions {
 ///
 /// # Errors
 ///
-/// When the URL is not a `ws://` URL on a loopback address, when `count`
+/// When the URL is not a `ws://` or `http://` URL on a loopback address,
+/// when `count`
 /// connections would not fit under the open-files limit, when any
 /// connection fails before it is held, or when not all are held within
 /// `options.within`.
@@ -86,7 +97,7 @@ pub async fn run(options: HoldOptions) -> Result<()> {
             };
             let opened = target.open().await;
             drop(permit);
-            let mut socket = match opened {
+            let socket = match opened {
                 Ok(socket) => {
                     if held_tx.send(Ok(())).await.is_err() {
                         return;
@@ -99,16 +110,7 @@ pub async fn run(options: HoldOptions) -> Result<()> {
                 }
             };
             drop(held_tx);
-            let reason = loop {
-                match socket.next().await {
-                    Some(Ok(Message::Close(frame))) => {
-                        break format!("closed by the server: {frame:?}")
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(error)) => break error.to_string(),
-                    None => break "closed".to_owned(),
-                }
-            };
+            let reason = socket.hold().await;
             let count = ended.fetch_add(1, Ordering::Relaxed) + 1;
             if count == 1 || count.is_power_of_two() {
                 eprintln!("hold: {count} held connection(s) ended; latest: {reason}");
@@ -175,27 +177,79 @@ async fn stdin_closed() {
     let _ = closed_rx.await;
 }
 
-/// A WebSocket URL and the loopback address it names.
+/// What a [`Target`] opens, from its URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `ws://`: a WebSocket.
+    WebSocket,
+    /// `http://`: an HTTP/1.1 connection carrying one `GET` whose response
+    /// streams (SSE, NDJSON).
+    Stream,
+}
+
+/// A URL to hold connections to, and the loopback address it names.
 #[derive(Debug, Clone)]
 pub struct Target {
     url: Uri,
     address: SocketAddr,
+    kind: Kind,
+}
+
+/// One open connection, its first message received.
+#[derive(Debug)]
+pub enum Held {
+    /// A WebSocket.
+    WebSocket(Box<WebSocketStream<TcpStream>>),
+    /// A streaming response over HTTP/1.1.
+    Stream(http1::Body),
+}
+
+impl Held {
+    /// Reads the connection (answering pings, taking heartbeats) until it
+    /// ends, and says why it ended.
+    pub async fn hold(self) -> String {
+        match self {
+            Held::WebSocket(mut socket) => loop {
+                match socket.next().await {
+                    Some(Ok(Message::Close(frame))) => {
+                        break format!("closed by the server: {frame:?}")
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => break error.to_string(),
+                    None => break "closed".to_owned(),
+                }
+            },
+            Held::Stream(mut body) => loop {
+                match body.next_chunk().await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break "the response ended".to_owned(),
+                    Err(error) => break error.to_string(),
+                }
+            },
+        }
+    }
 }
 
 impl Target {
-    /// Reads a `ws://` URL and resolves its host.
+    /// Reads a `ws://` or `http://` URL and resolves its host.
     ///
     /// # Errors
     ///
-    /// When `url` is not a `ws://` URL, its host does not resolve, or it
-    /// resolves to any address that is not loopback.
+    /// When `url` is not a `ws://` or `http://` URL, its host does not
+    /// resolve, or it resolves to any address that is not loopback.
     pub async fn resolve(url: &str) -> Result<Target> {
         let parsed: Uri = url
             .parse()
             .map_err(|error| Error::new(format!("{url:?} is not a URL: {error}")))?;
-        if parsed.scheme_str() != Some("ws") {
-            return Err(Error::new(format!("{url:?} is not a ws:// URL")));
-        }
+        let kind = match parsed.scheme_str() {
+            Some("ws") => Kind::WebSocket,
+            Some("http") => Kind::Stream,
+            _ => {
+                return Err(Error::new(format!(
+                    "{url:?} is neither a ws:// nor an http:// URL"
+                )))
+            }
+        };
         let host = parsed
             .host()
             .ok_or_else(|| Error::new(format!("{url:?} has no host")))?;
@@ -209,6 +263,7 @@ impl Target {
             Some(&address) if addresses.iter().all(|a| a.ip().is_loopback()) => Ok(Target {
                 url: parsed,
                 address,
+                kind,
             }),
             Some(_) => Err(Error::new(format!(
                 "{url:?} is not on a loopback address ({addresses:?}); \
@@ -218,17 +273,48 @@ impl Target {
         }
     }
 
-    /// Opens a connection and waits for its first text message.
+    /// What it opens.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Opens a connection and waits for its first message: a WebSocket's
+    /// first text message, or a streaming response's first chunk of body.
     ///
     /// # Errors
     ///
-    /// When the TCP connection or the handshake fails, or the socket ends or
-    /// carries a binary message before a text message.
-    pub async fn open(&self) -> Result<WebSocketStream<TcpStream>> {
+    /// When the TCP connection or the handshake fails; for a WebSocket,
+    /// when the socket ends or carries a binary message before a text
+    /// message; for a stream, when the `GET` does not answer `200` or its
+    /// body ends or fails before its first chunk.
+    pub async fn open(&self) -> Result<Held> {
+        match self.kind {
+            Kind::WebSocket => self.open_websocket().await,
+            Kind::Stream => self.open_stream().await,
+        }
+    }
+
+    async fn open_stream(&self) -> Result<Held> {
+        let path = self.url.path_and_query().map_or("/", |path| path.as_str());
+        let mut body = http1::stream(self.address, path).await?;
+        loop {
+            match body.next_chunk().await? {
+                Some(chunk) if chunk.is_empty() => {}
+                Some(_) => return Ok(Held::Stream(body)),
+                None => {
+                    return Err(Error::new(format!(
+                        "GET {path}: the response ended before its first chunk"
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn open_websocket(&self) -> Result<Held> {
         let mut socket = ws::connect(self.address, &self.url.to_string()).await?;
         loop {
             match socket.next().await {
-                Some(Ok(Message::Text(_))) => return Ok(socket),
+                Some(Ok(Message::Text(_))) => return Ok(Held::WebSocket(Box::new(socket))),
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                 Some(Ok(Message::Binary(_))) => {
                     return Err(Error::new(
@@ -250,20 +336,28 @@ impl Target {
         }
     }
 
-    /// Opens a connection, waits for its first text message, then closes it
-    /// with a close handshake; all within `within`.
+    /// Opens a connection, waits for its first message, then closes it (a
+    /// WebSocket with a close handshake; a stream by dropping its
+    /// connection, as a browser closing an `EventSource` does); all within
+    /// `within`.
     ///
     /// # Errors
     ///
     /// As [`open`](Self::open), and when it all takes longer than `within`.
     pub async fn open_and_close(&self, within: Duration) -> Result<()> {
         tokio::time::timeout(within, async {
-            let mut socket = self.open().await?;
-            socket
-                .close(None)
-                .await
-                .map_err(|error| Error::new(format!("cannot close: {error}")))?;
-            while let Some(Ok(_)) = socket.next().await {}
+            match self.open().await? {
+                Held::WebSocket(mut socket) => {
+                    socket
+                        .close(None)
+                        .await
+                        .map_err(|error| Error::new(format!("cannot close: {error}")))?;
+                    while let Some(Ok(_)) = socket.next().await {}
+                }
+                // Dropping the body ends the connection's task, which
+                // closes the socket.
+                Held::Stream(body) => drop(body),
+            }
             Ok(())
         })
         .await
@@ -274,5 +368,45 @@ impl Target {
                 within.as_secs_f64()
             ))
         })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_scheme_says_what_is_opened() {
+        let ws = Target::resolve("ws://127.0.0.1:9/channels/idle/ws")
+            .await
+            .unwrap();
+        assert_eq!(ws.kind(), Kind::WebSocket);
+        let sse = Target::resolve("http://127.0.0.1:9/channels/idle/sse?from=now")
+            .await
+            .unwrap();
+        assert_eq!(sse.kind(), Kind::Stream);
+        assert_eq!(sse.address, "127.0.0.1:9".parse().unwrap());
+        assert_eq!(
+            Target::resolve("http://[::1]:9/x").await.unwrap().address,
+            "[::1]:9".parse().unwrap()
+        );
+        for url in [
+            "https://127.0.0.1:9/x",
+            "wss://127.0.0.1:9/x",
+            "127.0.0.1:9",
+            "nonsense",
+        ] {
+            let error = Target::resolve(url).await.unwrap_err().to_string();
+            assert!(error.contains("URL"), "{url}: {error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_loopback_is_a_target() {
+        let error = Target::resolve("http://192.0.2.1:80/channels/idle/sse")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("loopback"), "{error}");
     }
 }

@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 client on hyper: the load's connections to servers that
-//! do not speak h2c (the baselines). One connection per stream, as browsers
-//! do for SSE over HTTP/1.1; publishes reuse a keep-alive connection and
-//! reopen it when the server closed it.
+//! do not speak h2c (the baselines), and the long-poll load's. One
+//! connection per stream, as browsers do for SSE over HTTP/1.1; publishes
+//! and polls reuse a keep-alive connection ([`KeepAlive`]) and reopen it
+//! when the server closed it.
 
 use std::net::SocketAddr;
 
@@ -102,19 +103,98 @@ impl Body {
     }
 }
 
+/// A keep-alive HTTP/1.1 connection that carries one request at a time,
+/// opened on first use and opened again when the server has closed it.
+///
+/// ```no_run
+/// # async fn run() -> push_bench::Result<()> {
+/// use http::Method;
+/// use push_bench::http1::KeepAlive;
+///
+/// let mut connection = KeepAlive::new("127.0.0.1:8080".parse().unwrap());
+/// let (status, body) = connection
+///     .request(Method::GET, "/channels/news/longpoll?timeout=0", Default::default())
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct KeepAlive {
+    address: SocketAddr,
+    send: Option<SendRequest<Full<Bytes>>>,
+    opened: u64,
+}
+
+impl KeepAlive {
+    /// A connection to `address`; it connects on first use.
+    pub fn new(address: SocketAddr) -> Self {
+        KeepAlive {
+            address,
+            send: None,
+            opened: 0,
+        }
+    }
+
+    /// How many TCP connections it has opened so far: more than one means
+    /// the server closed some.
+    pub fn connections_opened(&self) -> u64 {
+        self.opened
+    }
+
+    /// Sends `method path` with `body` (`content-type: text/plain`) and
+    /// reads the whole answer: its status and body.
+    ///
+    /// # Errors
+    ///
+    /// When the connection cannot be opened, or the request or the reading
+    /// of its answer fails.
+    pub async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes)> {
+        let mut send = match self.send.take() {
+            Some(mut send) => match send.ready().await {
+                Ok(()) => send,
+                // The server closed it (`connection: close`): open another.
+                Err(_) => self.connect().await?,
+            },
+            None => self.connect().await?,
+        };
+        let what = format!("{method} {path}");
+        let response = send
+            .send_request(request(method, self.address, path, body)?)
+            .await
+            .map_err(|error| Error::new(format!("{what} failed: {error}")))?;
+        let status = response.status();
+        let answer = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|error| Error::new(format!("{what}: reading the answer failed: {error}")))?
+            .to_bytes();
+        self.send = Some(send);
+        Ok((status, answer))
+    }
+
+    async fn connect(&mut self) -> Result<SendRequest<Full<Bytes>>> {
+        let send = connect(self.address).await?;
+        self.opened += 1;
+        Ok(send)
+    }
+}
+
 /// A publisher over HTTP/1.1.
 #[derive(Debug)]
 pub struct Publisher {
-    address: SocketAddr,
-    send: Option<SendRequest<Full<Bytes>>>,
+    connection: KeepAlive,
 }
 
 impl Publisher {
     /// A publisher to `address`; it connects on first use.
     pub fn new(address: SocketAddr) -> Self {
         Publisher {
-            address,
-            send: None,
+            connection: KeepAlive::new(address),
         }
     }
 
@@ -125,28 +205,7 @@ impl Publisher {
     /// When the request fails or does not answer `201` with an id.
     pub async fn publish(&mut self, channel: &str, data: Bytes) -> Result<String> {
         let path = format!("/channels/{channel}");
-        let mut send = match self.send.take() {
-            Some(mut send) => match send.ready().await {
-                Ok(()) => send,
-                // The server closed it (`connection: close`): open another.
-                Err(_) => connect(self.address).await?,
-            },
-            None => connect(self.address).await?,
-        };
-        let response = send
-            .send_request(request(Method::POST, self.address, &path, data)?)
-            .await
-            .map_err(|error| Error::new(format!("POST {path} failed: {error}")))?;
-        let status = response.status();
-        let answer = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|error| {
-                Error::new(format!("POST {path}: reading the answer failed: {error}"))
-            })?
-            .to_bytes();
-        self.send = Some(send);
+        let (status, answer) = self.connection.request(Method::POST, &path, data).await?;
         crate::h2c::published_id(&path, status, &answer)
     }
 }

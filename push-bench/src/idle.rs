@@ -1,8 +1,10 @@
-//! The idle-memory run: the server memory each idle WebSocket costs, with
-//! many held at once, for push and the baselines side by side.
+//! The idle-memory run: the server memory each idle connection costs, with
+//! many held at once, for push and the baselines side by side; over
+//! WebSocket, Server-Sent Events or NDJSON streaming.
 //!
 //! ```text
 //! $ push-bench idle-memory --connections 10000 --rounds 2
+//! $ push-bench idle-memory --technique sse --connections 10000 --rounds 2
 //! ```
 //!
 //! For each round, and in it for each server in turn (so push and the
@@ -14,21 +16,27 @@
 //!    counted per connection, then waits [`IdleMemoryOptions::settle_before`];
 //! 3. reads the server's resident memory (`VmRSS`);
 //! 4. starts `push-bench hold` pinned to core 1, which opens the connections
-//!    on `/channels/idle/ws` and prints `held N` once each has its first
-//!    message; then waits [`IdleMemoryOptions::settle_after`];
+//!    on the technique's route of channel `idle` ([`Technique::path`](crate::technique::Technique::path)) and
+//!    prints `held N` once each has its first message (a WebSocket's first
+//!    text message; a streaming response's first chunk); then waits
+//!    [`IdleMemoryOptions::settle_after`];
 //! 5. reads the server's resident memory again, and counts
 //!    (after − before) / N as the bytes one connection costs;
 //! 6. kills the holder, then the server.
 //!
 //! The report gives every measurement, then for each server the median over
-//! the rounds and its ratio to the target of `DESIGN.md` (an idle WebSocket
-//! costs at most 8 KiB), and push's median against each baseline's.
+//! the rounds, push's median against each baseline's, and the target of
+//! `DESIGN.md` for the technique ([`MemoryTarget`]): an idle WebSocket costs
+//! at most 8 KiB; an idle SSE (or NDJSON) stream at most 2 KiB more than
+//! one of a bare hyper server holding a streaming response (`hyper-stream`).
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::ValueEnum as _;
 
+use crate::baseline::Baseline;
 use crate::child::{self, PinnedChild};
 use crate::hold::{self, Target};
 use crate::proc::{self, Memory};
@@ -39,9 +47,119 @@ use crate::{Error, Result};
 /// The most an idle WebSocket may cost the server, from `DESIGN.md`.
 pub const TARGET_BYTES_PER_CONNECTION: u64 = 8 * 1024;
 
-/// The path every server is asked for: a push channel's WebSocket.
-/// Baselines take any path.
+/// The most an idle SSE (or NDJSON) stream may cost push beyond what one
+/// costs a bare hyper server holding a streaming response (`hyper-stream`),
+/// from `DESIGN.md`.
+pub const TARGET_BYTES_OVER_HYPER: u64 = 2 * 1024;
+
+/// The path every server is asked for over WebSocket: a push channel's
+/// WebSocket. Baselines take any path.
 pub const PATH: &str = "/channels/idle/ws";
+
+/// The URL the holder opens for `technique` on a server at `address`:
+/// `ws://` for a WebSocket, `http://` for a streaming response, on channel
+/// `idle`.
+pub fn url(technique: Technique, address: SocketAddr) -> String {
+    let scheme = match technique {
+        Technique::Ws => "ws",
+        Technique::Sse | Technique::Ndjson => "http",
+    };
+    format!("{scheme}://{address}{}", technique.path("idle"))
+}
+
+/// The servers measured when none are named: push and every baseline that
+/// serves `technique`, the memory floor first.
+pub fn default_servers(technique: Technique) -> Vec<Server> {
+    let baselines: &[Baseline] = match technique {
+        Technique::Ws => &[Baseline::TungsteniteDefault],
+        Technique::Sse | Technique::Ndjson => &[
+            Baseline::HyperStream,
+            Baseline::AxumSse,
+            Baseline::RawWriter,
+        ],
+    };
+    std::iter::once(Server::Push)
+        .chain(baselines.iter().copied().map(Server::Baseline))
+        .collect()
+}
+
+/// The target of `DESIGN.md` for an idle connection of `technique`.
+pub fn target(technique: Technique) -> MemoryTarget {
+    match technique {
+        Technique::Ws => MemoryTarget::PerConnection(TARGET_BYTES_PER_CONNECTION),
+        Technique::Sse | Technique::Ndjson => MemoryTarget::OverFloor {
+            floor: Server::Baseline(Baseline::HyperStream),
+            bytes: TARGET_BYTES_OVER_HYPER,
+        },
+    }
+}
+
+/// What an idle connection of push may cost, from `DESIGN.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryTarget {
+    /// At most this many bytes per connection.
+    PerConnection(u64),
+    /// At most this many bytes per connection more than `floor` costs.
+    OverFloor {
+        /// The server whose connections are the floor.
+        floor: Server,
+        /// The most push may cost beyond it.
+        bytes: u64,
+    },
+}
+
+/// push's median against a [`MemoryTarget`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// The target.
+    pub target: MemoryTarget,
+    /// The figure compared with it: push's median bytes per connection, or
+    /// push's median less the floor's.
+    pub figure: f64,
+}
+
+impl Verdict {
+    /// push against `target`, from the medians in `summaries`; `None` when
+    /// push (or the floor) was not measured.
+    pub fn of(target: MemoryTarget, summaries: &[Summary]) -> Option<Verdict> {
+        let median = |server: Server| {
+            summaries
+                .iter()
+                .find(|s| s.server == server)
+                .map(|s| s.median_bytes_per_connection)
+        };
+        let push = median(Server::Push)?;
+        let figure = match target {
+            MemoryTarget::PerConnection(_) => push,
+            MemoryTarget::OverFloor { floor, .. } => push - median(floor)?,
+        };
+        Some(Verdict { target, figure })
+    }
+
+    /// Whether the figure is within the target.
+    pub fn met(&self) -> bool {
+        let bytes = match self.target {
+            MemoryTarget::PerConnection(bytes) | MemoryTarget::OverFloor { bytes, .. } => bytes,
+        };
+        self.figure <= bytes as f64
+    }
+
+    /// One line for the report: the figure, the target, met or missed.
+    pub fn line(&self) -> String {
+        let state = if self.met() { "met" } else { "missed" };
+        match self.target {
+            MemoryTarget::PerConnection(bytes) => format!(
+                "target: push <= {bytes} B per connection: {:.0} B ({:.2}x), {state}",
+                self.figure,
+                self.figure / bytes as f64
+            ),
+            MemoryTarget::OverFloor { floor, bytes } => format!(
+                "target: push - {floor} <= {bytes} B per connection: {:.0} B, {state}",
+                self.figure
+            ),
+        }
+    }
+}
 
 /// The core servers run on.
 pub const SERVER_CORE: usize = 0;
@@ -55,6 +173,8 @@ const STARTUP: Duration = Duration::from_secs(10);
 /// How a run goes.
 #[derive(Debug, Clone)]
 pub struct IdleMemoryOptions {
+    /// What the connections speak.
+    pub technique: Technique,
     /// Connections held at once.
     pub connections: usize,
     /// Rounds; each round measures every server once.
@@ -117,16 +237,16 @@ pub async fn run(options: &IdleMemoryOptions) -> Result<Vec<Measurement>> {
             "nothing to measure: give at least one connection, one round and one server",
         ));
     }
-    if let Some(server) = options.servers.iter().find(|s| !s.serves(Technique::Ws)) {
-        let websocket: Vec<_> = Server::value_variants()
+    let technique = options.technique;
+    if let Some(server) = options.servers.iter().find(|s| !s.serves(technique)) {
+        let serving: Vec<_> = Server::value_variants()
             .iter()
-            .filter(|s| s.serves(Technique::Ws))
+            .filter(|s| s.serves(technique))
             .map(|s| s.name())
             .collect();
         return Err(Error::new(format!(
-            "{server} does not serve WebSockets, and idle-memory holds WebSockets: \
-             choose --servers among {}",
-            websocket.join(", ")
+            "{server} does not serve --technique {technique}: choose --servers among {}",
+            serving.join(", ")
         )));
     }
     // Fail on a missing push-server before the first round, not midway.
@@ -137,7 +257,7 @@ pub async fn run(options: &IdleMemoryOptions) -> Result<Vec<Measurement>> {
     for round in 1..=options.rounds {
         for &server in &options.servers {
             eprintln!(
-                "idle-memory: round {round}/{}, {server}, {} connections",
+                "idle-memory: round {round}/{}, {server}, {} {technique} connections",
                 options.rounds, options.connections
             );
             let measurement = measure(server, round, options).await.map_err(|error| {
@@ -159,7 +279,7 @@ async fn measure(server: Server, round: u32, options: &IdleMemoryOptions) -> Res
     let address = running
         .wait_for_line("the address it listens on", STARTUP, parse_listening_line)
         .await?;
-    let url = format!("ws://{address}{PATH}");
+    let url = url(options.technique, address);
     let target = Target::resolve(&url).await?;
     target
         .open_and_close(STARTUP)
@@ -238,14 +358,6 @@ pub struct Summary {
     pub median_bytes_per_connection: f64,
 }
 
-impl Summary {
-    /// The median against [`TARGET_BYTES_PER_CONNECTION`]: at most 1 meets
-    /// the target.
-    pub fn ratio_to_target(&self) -> f64 {
-        self.median_bytes_per_connection / TARGET_BYTES_PER_CONNECTION as f64
-    }
-}
-
 /// Each server's median, in the order the servers first appear.
 pub fn summarize(measurements: &[Measurement]) -> Vec<Summary> {
     let mut servers: Vec<Server> = Vec::new();
@@ -270,9 +382,14 @@ pub fn summarize(measurements: &[Measurement]) -> Vec<Summary> {
         .collect()
 }
 
-/// The report as text tables.
-pub fn render_table(measurements: &[Measurement]) -> String {
+/// The report as text tables, for a run of `technique`.
+pub fn render_table(measurements: &[Measurement], technique: Technique) -> String {
     let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "idle {technique} connections on {}; server pinned to core {SERVER_CORE}, holder to core {LOAD_CORE}",
+        technique.path("idle")
+    );
     let _ = writeln!(
         out,
         "{:<20} {:>5} {:>11} {:>17} {:>16} {:>16} {:>14}",
@@ -299,39 +416,59 @@ pub fn render_table(measurements: &[Measurement]) -> String {
     }
     let summaries = summarize(measurements);
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{:<20} {:>18} {:>22}",
-        "server", "median bytes/conn", "vs 8 KiB target (8192)"
-    );
+    let _ = writeln!(out, "{:<20} {:>18}", "server", "median bytes/conn");
     for summary in &summaries {
         let _ = writeln!(
             out,
-            "{:<20} {:>18.0} {:>21.2}x",
+            "{:<20} {:>18.0}",
             summary.server.name(),
             summary.median_bytes_per_connection,
-            summary.ratio_to_target()
         );
     }
     let push = summaries.iter().find(|s| s.server == Server::Push);
     if let Some(push) = push {
         for other in summaries.iter().filter(|s| s.server != Server::Push) {
+            let _ = write!(
+                out,
+                "push - {}: {:+.0} B",
+                other.server.name(),
+                push.median_bytes_per_connection - other.median_bytes_per_connection
+            );
             if other.median_bytes_per_connection > 0.0 {
-                let _ = writeln!(
+                let _ = write!(
                     out,
-                    "push / {}: {:.3}x",
-                    other.server.name(),
+                    " ({:.3}x)",
                     push.median_bytes_per_connection / other.median_bytes_per_connection
                 );
             }
+            let _ = writeln!(out);
+        }
+    }
+    let target = target(technique);
+    match Verdict::of(target, &summaries) {
+        Some(verdict) => {
+            let _ = writeln!(out, "{}", verdict.line());
+        }
+        None => {
+            let missing = match target {
+                MemoryTarget::PerConnection(_) => "push".to_owned(),
+                MemoryTarget::OverFloor { floor, .. } => format!("push and {floor}"),
+            };
+            let _ = writeln!(
+                out,
+                "target: not measured; measure {missing} (--servers) to check it"
+            );
         }
     }
     out
 }
 
-/// The report as one JSON object: `target_bytes_per_connection`,
-/// `measurements` and `summary`.
-pub fn render_json(measurements: &[Measurement]) -> String {
+/// The report as one JSON object: `technique`, the target
+/// (`target_bytes_per_connection` for WebSocket,
+/// `target_bytes_over_hyper_stream` for the streams), `measurements`,
+/// `summary`, and `target_met` with the `figure` compared (`null` when it
+/// could not be checked).
+pub fn render_json(measurements: &[Measurement], technique: Technique) -> String {
     // Every string is a server name (a fixed identifier) and every number
     // finite, so the JSON is written directly.
     let runs: Vec<String> = measurements
@@ -353,20 +490,30 @@ pub fn render_json(measurements: &[Measurement]) -> String {
             )
         })
         .collect();
-    let summary: Vec<String> = summarize(measurements)
+    let summaries = summarize(measurements);
+    let summary: Vec<String> = summaries
         .iter()
         .map(|s| {
             format!(
-                "{{\"server\":\"{}\",\"median_bytes_per_connection\":{},\"ratio_to_target\":{}}}",
+                "{{\"server\":\"{}\",\"median_bytes_per_connection\":{}}}",
                 s.server.name(),
                 json_number(s.median_bytes_per_connection, 1),
-                json_number(s.ratio_to_target(), 4)
             )
         })
         .collect();
+    let target_field = match target(technique) {
+        MemoryTarget::PerConnection(bytes) => format!("\"target_bytes_per_connection\":{bytes}"),
+        MemoryTarget::OverFloor { bytes, .. } => {
+            format!("\"target_bytes_over_hyper_stream\":{bytes}")
+        }
+    };
+    let (met, figure) = match Verdict::of(target(technique), &summaries) {
+        Some(verdict) => (verdict.met().to_string(), json_number(verdict.figure, 1)),
+        None => ("null".to_owned(), "null".to_owned()),
+    };
     format!(
-        "{{\"target_bytes_per_connection\":{TARGET_BYTES_PER_CONNECTION},\
-         \"measurements\":[{}],\"summary\":[{}]}}",
+        "{{\"technique\":\"{technique}\",{target_field},\
+         \"measurements\":[{}],\"summary\":[{}],\"figure\":{figure},\"target_met\":{met}}}",
         runs.join(","),
         summary.join(",")
     )
@@ -383,9 +530,9 @@ fn json_number(value: f64, decimals: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::baseline::Baseline;
 
     const BASELINE: Server = Server::Baseline(Baseline::TungsteniteDefault);
+    const HYPER: Server = Server::Baseline(Baseline::HyperStream);
 
     fn measurement(server: Server, round: u32, before: u64, after: u64) -> Measurement {
         Measurement {
@@ -439,21 +586,107 @@ mod tests {
         assert_eq!(summaries[0].median_bytes_per_connection, 5120.0);
         assert_eq!(summaries[1].server, BASELINE);
         assert_eq!(summaries[1].median_bytes_per_connection, 134_144.0);
-        assert!((summaries[0].ratio_to_target() - 0.625).abs() < 1e-9);
 
-        let table = render_table(&measurements);
+        let table = render_table(&measurements, Technique::Ws);
         assert!(
-            table.contains("push / tungstenite-default: 0.038x"),
+            table.contains("push - tungstenite-default: -129024 B (0.038x)"),
             "{table}"
         );
-        let json = render_json(&measurements);
         assert!(
-            json.starts_with("{\"target_bytes_per_connection\":8192,"),
+            table.contains("target: push <= 8192 B per connection: 5120 B (0.62x), met"),
+            "{table}"
+        );
+        let json = render_json(&measurements, Technique::Ws);
+        assert!(
+            json.starts_with("{\"technique\":\"ws\",\"target_bytes_per_connection\":8192,"),
             "{json}"
         );
         assert!(
-            json.contains("\"median_bytes_per_connection\":5120.0,\"ratio_to_target\":0.6250"),
+            json.contains("\"median_bytes_per_connection\":5120.0}"),
             "{json}"
         );
+        assert!(
+            json.ends_with("\"figure\":5120.0,\"target_met\":true}"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn a_stream_is_held_to_the_hyper_floor_plus_two_kib() {
+        // push at 18 KiB, hyper-stream at 16 KiB: 2048 B over, met.
+        let at = |push_kib: u64, hyper_kib: u64| {
+            [
+                measurement(Server::Push, 1, 1000, 1000 + push_kib * 1000),
+                measurement(HYPER, 1, 1000, 1000 + hyper_kib * 1000),
+            ]
+        };
+        let summaries = summarize(&at(18, 16));
+        let verdict = Verdict::of(target(Technique::Sse), &summaries).unwrap();
+        assert_eq!(verdict.figure, 2048.0);
+        assert!(verdict.met());
+        let table = render_table(&at(18, 16), Technique::Sse);
+        assert!(
+            table.contains("target: push - hyper-stream <= 2048 B per connection: 2048 B, met"),
+            "{table}"
+        );
+        let table = render_table(&at(19, 16), Technique::Ndjson);
+        assert!(
+            table.contains("target: push - hyper-stream <= 2048 B per connection: 3072 B, missed"),
+            "{table}"
+        );
+        let json = render_json(&at(19, 16), Technique::Ndjson);
+        assert!(
+            json.starts_with("{\"technique\":\"ndjson\",\"target_bytes_over_hyper_stream\":2048,"),
+            "{json}"
+        );
+        assert!(
+            json.ends_with("\"figure\":3072.0,\"target_met\":false}"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn without_the_floor_the_target_is_not_checked() {
+        let measurements = [
+            measurement(Server::Push, 1, 1000, 19_000),
+            measurement(Server::Baseline(Baseline::AxumSse), 1, 1000, 20_000),
+        ];
+        let table = render_table(&measurements, Technique::Sse);
+        assert!(
+            table.contains("target: not measured; measure push and hyper-stream"),
+            "{table}"
+        );
+        assert!(render_json(&measurements, Technique::Sse).ends_with("\"target_met\":null}"));
+    }
+
+    #[test]
+    fn each_technique_has_its_route_and_servers() {
+        let address: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        assert_eq!(
+            url(Technique::Ws, address),
+            "ws://127.0.0.1:4000/channels/idle/ws"
+        );
+        assert_eq!(
+            url(Technique::Sse, address),
+            "http://127.0.0.1:4000/channels/idle/sse"
+        );
+        assert_eq!(
+            url(Technique::Ndjson, address),
+            "http://127.0.0.1:4000/channels/idle/stream"
+        );
+        for technique in [Technique::Ws, Technique::Sse, Technique::Ndjson] {
+            let servers = default_servers(technique);
+            assert_eq!(servers[0], Server::Push);
+            assert!(servers.len() >= 2, "{technique}: push and a baseline");
+            assert!(servers.iter().all(|s| s.serves(technique)));
+        }
+        assert_eq!(
+            default_servers(Technique::Sse)[1],
+            HYPER,
+            "the floor comes first"
+        );
+        assert!(!HYPER.serves(Technique::Ws));
+        assert!(!BASELINE.serves(Technique::Sse));
+        assert!(HYPER.serves(Technique::Ndjson));
     }
 }

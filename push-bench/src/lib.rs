@@ -8,10 +8,14 @@
 //!   would write them without push.
 //! - [`server`]: every server under test, how to start it and where it
 //!   listens.
-//! - [`hold`]: the client that opens many WebSocket connections and holds
-//!   them.
+//! - [`hold`]: the client that opens many connections (WebSocket, or
+//!   HTTP/1.1 streaming responses) and holds them.
 //! - [`idle`]: the idle-memory run, which starts servers and holders and
 //!   reports the memory each connection costs.
+//! - [`longpoll`]: the long-poll load, pollers on keep-alive HTTP/1.1
+//!   connections and a publisher at a fixed rate.
+//! - [`longpoll_compare`]: the long-poll cycle rate of push against a bare
+//!   hyper server that answers at once.
 //! - [`h2_compare`]: the HTTP/2 comparison of two push-server builds on
 //!   h2c long polls and SSE fan-out.
 //! - [`fanout`]: the fan-out load: many SSE, NDJSON or WebSocket streams of
@@ -41,6 +45,8 @@ pub mod h2load;
 pub mod hold;
 pub mod http1;
 pub mod idle;
+pub mod longpoll;
+pub mod longpoll_compare;
 pub mod proc;
 pub mod redis_compare;
 pub mod server;

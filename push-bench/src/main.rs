@@ -3,6 +3,8 @@
 //! ```text
 //! cargo build --release -p push-server -p push-bench
 //! target/release/push-bench idle-memory --connections 10000 --rounds 2
+//! target/release/push-bench idle-memory --technique sse --connections 10000 --rounds 2
+//! target/release/push-bench longpoll-compare --servers push,hyper-ok --rounds 3
 //! target/release/push-bench h2-compare --before OLD/push-server --after target/release/push-server
 //! target/release/push-bench fanout-compare --techniques sse,ndjson,ws --quick --rounds 1 \
 //!     --servers push,axum-sse,raw-writer,hyper-stream,tungstenite-default
@@ -23,6 +25,8 @@ use push_bench::fanout_compare::{self, FanoutCompareOptions, Regime};
 use push_bench::h2_compare::{self, FanoutShape, H2CompareOptions, LongPollShape};
 use push_bench::hold::{self, HoldOptions};
 use push_bench::idle::{self, IdleMemoryOptions};
+use push_bench::longpoll::{self, CycleShape, LongPollOptions};
+use push_bench::longpoll_compare::{self, LongPollCompareOptions};
 use push_bench::redis_compare::{self, RedisCompareOptions};
 use push_bench::server::Server;
 use push_bench::technique::Technique;
@@ -47,10 +51,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
-    /// Open WebSocket connections, print `held N` once each has its first
-    /// message, and hold them until stdin closes.
+    /// Open WebSocket connections (ws:// URL) or HTTP/1.1 streaming
+    /// responses (http:// URL), print `held N` once each has its first
+    /// message or chunk, and hold them until stdin closes.
     Hold {
-        /// A ws:// URL on a loopback address.
+        /// A ws:// or http:// URL on a loopback address.
         #[arg(long)]
         url: String,
         /// Connections to hold.
@@ -63,24 +68,24 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         within_secs: u64,
     },
-    /// Measure the server memory per idle WebSocket connection, for push and
-    /// baselines side by side.
+    /// Measure the server memory per idle connection (WebSocket, SSE or
+    /// NDJSON), for push and baselines side by side.
     IdleMemory {
+        /// What the connections speak: ws, sse or ndjson (the last two over
+        /// HTTP/1.1, a connection per stream).
+        #[arg(long, value_enum, default_value_t = Technique::Ws)]
+        technique: Technique,
         /// Connections held at once.
         #[arg(long, default_value_t = 10_000)]
         connections: usize,
         /// Rounds; each measures every server once.
         #[arg(long, default_value_t = 2)]
         rounds: u32,
-        /// Servers to measure, in order within each round; WebSocket
-        /// servers only (push, tungstenite-default).
-        #[arg(
-            long,
-            value_enum,
-            value_delimiter = ',',
-            default_value = "push,tungstenite-default"
-        )]
-        servers: Vec<Server>,
+        /// Servers to measure, in order within each round, among those that
+        /// serve the technique [default: ws: push,tungstenite-default; sse:
+        /// push,hyper-stream,axum-sse,raw-writer; ndjson: push,hyper-stream]
+        #[arg(long, value_enum, value_delimiter = ',')]
+        servers: Option<Vec<Server>>,
         /// Milliseconds between the warm-up connection and the first reading.
         #[arg(long, default_value_t = 1000)]
         settle_before_ms: u64,
@@ -211,6 +216,68 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         within_secs: u64,
     },
+    /// push's long-poll cycle (held, answered on publish, polled again)
+    /// against a bare hyper server answering at once, driven by the same
+    /// client, side by side in one run.
+    LongpollCompare {
+        /// The servers, comma-separated: push and hyper-ok; the first is
+        /// compared with each of the others.
+        #[arg(long, value_delimiter = ',', default_value = "push,hyper-ok")]
+        servers: Vec<Server>,
+        /// Rounds; each measures every server once.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// What the load speaks: http1 (a keep-alive connection per poller)
+        /// or h2c (the pollers' streams spread over --connections).
+        #[arg(long, value_enum, default_value_t = LoadProtocol::Http1)]
+        protocol: LoadProtocol,
+        /// The workload.
+        #[command(flatten)]
+        shape: CycleShape,
+        /// Shrinks the workload to a smoke test of the harness (20 pollers,
+        /// 100 events at 50/s; seconds per run); its figures say nothing
+        /// about speed.
+        #[arg(long)]
+        quick: bool,
+        /// Setting the pollers up, and the wait for deliveries, may each
+        /// take this many seconds.
+        #[arg(long, default_value_t = 60)]
+        within_secs: u64,
+    },
+    /// Loop long polls on keep-alive HTTP/1.1 connections while events are
+    /// published at a fixed rate, and print a `longpoll-result` line with
+    /// the cycles completed and the server's CPU time.
+    LongpollLoad {
+        /// The server's address, on loopback.
+        #[arg(long)]
+        server: SocketAddr,
+        /// The server's process id, whose CPU time is read from /proc.
+        #[arg(long)]
+        server_pid: u32,
+        /// The core the server is pinned to, whose busy time is read from
+        /// /proc/stat.
+        #[arg(long, default_value_t = 0)]
+        server_core: usize,
+        /// The channel polled and published on.
+        #[arg(long, default_value = "longpoll")]
+        channel: String,
+        /// What the load speaks: http1 (a keep-alive connection per poller)
+        /// or h2c (the pollers' streams spread over --connections).
+        #[arg(long, value_enum, default_value_t = LoadProtocol::Http1)]
+        protocol: LoadProtocol,
+        /// The workload.
+        #[command(flatten)]
+        shape: CycleShape,
+        /// Check that every poller receives every event once and in order
+        /// (for push); without it, the measured window ends with the last
+        /// publish.
+        #[arg(long)]
+        check_deliveries: bool,
+        /// Setting the pollers up, and the wait for deliveries after the
+        /// last publish, may each take this many seconds.
+        #[arg(long, default_value_t = 60)]
+        within_secs: u64,
+    },
     /// Subscribe many streams (SSE, NDJSON or WebSocket), publish a bounded
     /// number of events at a fixed rate, and print a `fanout-result` line
     /// with what arrived and the server's CPU time. `sse-fanout` is its
@@ -278,6 +345,7 @@ async fn main() -> ExitCode {
             .await
         }
         Command::IdleMemory {
+            technique,
             connections,
             rounds,
             servers,
@@ -287,18 +355,19 @@ async fn main() -> ExitCode {
             json,
         } => {
             let options = IdleMemoryOptions {
+                technique,
                 connections,
                 rounds,
-                servers,
+                servers: servers.unwrap_or_else(|| idle::default_servers(technique)),
                 settle_before: Duration::from_millis(settle_before_ms),
                 settle_after: Duration::from_millis(settle_after_ms),
                 hold_within: Duration::from_secs(within_secs),
             };
             idle::run(&options).await.map(|measurements| {
                 if json {
-                    println!("{}", idle::render_json(&measurements));
+                    println!("{}", idle::render_json(&measurements, technique));
                 } else {
-                    print!("{}", idle::render_table(&measurements));
+                    print!("{}", idle::render_table(&measurements, technique));
                 }
             })
         }
@@ -399,6 +468,56 @@ async fn main() -> ExitCode {
             alloc_count::run(&options)
                 .await
                 .map(|count| print!("{}", alloc_count::render_table(&count, technique)))
+        }
+        Command::LongpollCompare {
+            servers,
+            rounds,
+            protocol,
+            shape,
+            quick,
+            within_secs,
+        } => {
+            let options = LongPollCompareOptions {
+                servers,
+                rounds,
+                protocol,
+                shape,
+                quick,
+                within: Duration::from_secs(within_secs),
+            };
+            longpoll_compare::run(&options)
+                .await
+                .and_then(|measurements| {
+                    print!(
+                        "{}",
+                        longpoll_compare::render_table(&measurements, &options)
+                    );
+                    longpoll_compare::check_deliveries(&measurements)
+                })
+        }
+        Command::LongpollLoad {
+            server,
+            server_pid,
+            server_core,
+            channel,
+            protocol,
+            shape,
+            check_deliveries,
+            within_secs,
+        } => {
+            let options = LongPollOptions {
+                server,
+                server_pid,
+                server_core,
+                protocol,
+                channel,
+                shape,
+                check_deliveries,
+                within: Duration::from_secs(within_secs),
+            };
+            longpoll::run(&options)
+                .await
+                .map(|report| println!("{report}"))
         }
         Command::Fanout {
             server,

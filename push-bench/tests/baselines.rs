@@ -3,7 +3,8 @@
 //! push-server (a plain HTTP/1.1 client, hyper's; the load's own h2c and
 //! WebSocket clients): two subscribers, three publishes, every event at
 //! both subscribers in order and framed exactly as push frames it, and
-//! `404` for anything else.
+//! `404` for anything else; and `hyper-ok` over HTTP/1.1 and h2c, the way
+//! the long-poll load drives it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use push_bench::baseline::{self, Baseline};
 use push_bench::{h2c, ws};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -501,6 +502,133 @@ async fn sse_and_ndjson_over_h2c_are_framed_as_over_http1() {
             assert_eq!(h2c_text(stream, expected.len()).await, expected, "{name}");
         }
     }
+}
+
+/// How a test request travels.
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    Http1,
+    H2c,
+}
+
+/// Sends one request over `protocol` on a connection of its own and
+/// returns the answer's head, its body still to be read.
+async fn request_over(
+    protocol: Protocol,
+    address: SocketAddr,
+    method: Method,
+    path: &str,
+    body: &str,
+) -> Response<Incoming> {
+    let stream = tokio::time::timeout(STEP, TcpStream::connect(address))
+        .await
+        .unwrap()
+        .unwrap();
+    match protocol {
+        Protocol::Http1 => request_on(stream, address, method, path, body).await,
+        Protocol::H2c => {
+            let exchange = async {
+                let (mut sender, connection) = hyper::client::conn::http2::handshake(
+                    TokioExecutor::new(),
+                    TokioIo::new(stream),
+                )
+                .await
+                .unwrap();
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                let request = Request::builder()
+                    .method(method)
+                    .uri(format!("http://{address}{path}"))
+                    .body(Full::new(Bytes::from(body.to_owned())))
+                    .unwrap();
+                sender.send_request(request).await.unwrap()
+            };
+            tokio::time::timeout(STEP, exchange)
+                .await
+                .unwrap_or_else(|_| panic!("no answer to {path} over h2c within {STEP:?}"))
+        }
+    }
+}
+
+#[tokio::test]
+async fn hyper_ok_answers_every_get_at_once_over_http1_and_h2c() {
+    let address = start(Baseline::HyperOk).await;
+    let mut published = 0;
+    for protocol in [Protocol::Http1, Protocol::H2c] {
+        for path in [
+            // Held for 30 s by push; answered at once here.
+            "/channels/news/longpoll?after=0000000000000000-0&timeout=30",
+            "/channels/news/longpoll?timeout=0",
+            "/",
+            "/anything/else",
+        ] {
+            let response = request_over(protocol, address, Method::GET, path, "").await;
+            assert_eq!(response.status(), StatusCode::OK, "{protocol:?} {path}");
+            assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+            assert_eq!(
+                text(response).await,
+                r#"{"messages":[],"cursor":"0000000000000000-0"}"#,
+                "{protocol:?} {path}"
+            );
+        }
+        for channel in ["news", "other"] {
+            let response = request_over(
+                protocol,
+                address,
+                Method::POST,
+                &format!("/channels/{channel}"),
+                "seq=00000000",
+            )
+            .await;
+            assert_eq!(response.status(), StatusCode::CREATED, "{protocol:?}");
+            assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+            published += 1;
+            assert_eq!(
+                text(response).await,
+                format!(r#"{{"id":"0000000000000000-{published}"}}"#),
+                "ids count the server's publishes"
+            );
+        }
+        for (method, path) in [
+            (Method::POST, "/nothing"),
+            (Method::POST, "/channels/a/b"),
+            (Method::POST, "/channels/news/longpoll"),
+            (Method::DELETE, "/channels/news"),
+            (Method::PUT, "/channels/news"),
+        ] {
+            let response = request_over(protocol, address, method.clone(), path, "x").await;
+            assert_eq!(
+                response.status(),
+                StatusCode::NOT_FOUND,
+                "{protocol:?} {method} {path}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn hyper_ok_keeps_connections_alive_and_refuses_large_publishes() {
+    let address = start(Baseline::HyperOk).await;
+    let mut connection = push_bench::http1::KeepAlive::new(address);
+    for n in 1..=3 {
+        let (status, body) = connection
+            .request(Method::GET, "/channels/c/longpoll?timeout=30", Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.starts_with(br#"{"messages":[]"#));
+        let (status, body) = connection
+            .request(Method::POST, "/channels/c", Bytes::from_static(b"data"))
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(body, format!(r#"{{"id":"0000000000000000-{n}"}}"#));
+    }
+    assert_eq!(connection.connections_opened(), 1);
+    let too_large = "x".repeat(baseline::MAX_PUBLISH_BYTES + 1);
+    let response = request(address, Method::POST, "/channels/c", &too_large).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[tokio::test]
