@@ -94,7 +94,9 @@ impl Regime {
         };
         FanoutShape {
             streams,
-            connections: 10,
+            // h2c only: at most 100 streams per connection, under the 200
+            // concurrent streams hyper (so axum) allows by default.
+            connections: streams.div_ceil(100).max(10),
             publishes,
             rate,
             event_bytes,

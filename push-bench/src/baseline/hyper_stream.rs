@@ -1,9 +1,12 @@
 //! `hyper-stream`: SSE and NDJSON on a bare hyper 1 server, the least a
 //! streaming response costs on hyper.
 //!
-//! A tokio `TcpListener`, and hyper-util's `server::conn::auto` builder
-//! serving each connection (`TokioIo`, `service_fn`): HTTP/1.1, or h2c
-//! when the connection opens with the HTTP/2 preface, as push-server does.
+//! A tokio `TcpListener`, and hyper's `server::conn::http1` builder serving
+//! each connection (`TokioIo`, `service_fn`), or its `http2` builder when
+//! the connection opens with the HTTP/2 preface (h2c), told apart by peeking
+//! at the first bytes as push-server does. Not hyper-util's `auto` builder:
+//! its connection future holds both protocols' state, which would raise the
+//! floor that `idle-memory` measures push against by several KiB.
 //! A publish (its body read with `BodyExt::collect`) frames its event once
 //! per technique into `Bytes` that a `tokio::sync::broadcast` hands to
 //! every subscriber; a subscription's response body is a `StreamBody` over
@@ -12,16 +15,17 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Either, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt as _};
 
@@ -42,10 +46,37 @@ pub(super) async fn serve(listener: TcpListener) -> Result<()> {
         tokio::spawn(async move {
             let service = service_fn(move |request| handle(request, Arc::clone(&channels)));
             // An error ends this connection only.
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            if opens_with_preface(&stream).await {
+                let connection = http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service);
+                let _ = Box::pin(connection).await;
+            } else {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            }
         });
+    }
+}
+
+/// Whether the client's first bytes are the HTTP/2 preface, peeked at so
+/// that hyper reads them again.
+async fn opens_with_preface(stream: &TcpStream) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut first = [0u8; PREFACE.len()];
+    loop {
+        let seen = match stream.peek(&mut first).await {
+            Ok(0) | Err(_) => return false,
+            Ok(seen) => seen,
+        };
+        if first[..seen] != PREFACE[..seen] {
+            return false;
+        }
+        if seen == PREFACE.len() {
+            return true;
+        }
+        // A preface cut short: peeking again at once would spin.
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
