@@ -36,8 +36,22 @@ impl CpuTime {
     /// The CPU time used between `earlier` and this reading.
     pub fn since(self, earlier: CpuTime) -> Duration {
         let ticks = self.ticks.saturating_sub(earlier.ticks);
-        Duration::from_secs_f64(ticks as f64 / self.ticks_per_second.max(1) as f64)
+        Duration::from_secs_f64(ticks_to_seconds(ticks, self.ticks_per_second))
     }
+}
+
+/// `ticks` clock ticks in seconds, at `ticks_per_second` (0 read as 1).
+pub fn ticks_to_seconds(ticks: u64, ticks_per_second: u64) -> f64 {
+    ticks as f64 / ticks_per_second.max(1) as f64
+}
+
+/// The CPU seconds other processes took on the server's core over a
+/// window: the core's busy ticks less the server's own.
+pub fn others_seconds(core_busy_ticks: u64, server_ticks: u64, ticks_per_second: u64) -> f64 {
+    ticks_to_seconds(
+        core_busy_ticks.saturating_sub(server_ticks),
+        ticks_per_second,
+    )
 }
 
 /// Reads the CPU time process `pid` has used so far.

@@ -144,15 +144,17 @@ pub struct FanoutReport {
 impl FanoutReport {
     /// The server's CPU time in the measured window, in seconds.
     pub fn server_cpu_seconds(&self) -> f64 {
-        self.server_cpu_ticks as f64 / self.ticks_per_second.max(1) as f64
+        crate::cpu::ticks_to_seconds(self.server_cpu_ticks, self.ticks_per_second)
     }
 
     /// CPU seconds that other processes took on the server's core in the
     /// measured window.
     pub fn others_on_server_core_seconds(&self) -> f64 {
-        self.server_core_busy_ticks
-            .saturating_sub(self.server_cpu_ticks) as f64
-            / self.ticks_per_second.max(1) as f64
+        crate::cpu::others_seconds(
+            self.server_core_busy_ticks,
+            self.server_cpu_ticks,
+            self.ticks_per_second,
+        )
     }
 
     /// What went wrong with the deliveries (`"2 lost, 0 out of order, 1

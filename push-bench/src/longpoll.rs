@@ -162,15 +162,17 @@ pub struct LongPollReport {
 impl LongPollReport {
     /// The server's CPU time in the window, in seconds.
     pub fn server_cpu_seconds(&self) -> f64 {
-        self.server_cpu_ticks as f64 / self.ticks_per_second.max(1) as f64
+        crate::cpu::ticks_to_seconds(self.server_cpu_ticks, self.ticks_per_second)
     }
 
     /// CPU seconds that other processes took on the server's core in the
     /// window.
     pub fn others_on_server_core_seconds(&self) -> f64 {
-        self.server_core_busy_ticks
-            .saturating_sub(self.server_cpu_ticks) as f64
-            / self.ticks_per_second.max(1) as f64
+        crate::cpu::others_seconds(
+            self.server_core_busy_ticks,
+            self.server_cpu_ticks,
+            self.ticks_per_second,
+        )
     }
 
     /// Cycles per second of server CPU time; infinite when the server used
