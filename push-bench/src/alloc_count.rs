@@ -241,17 +241,12 @@ pub fn parse_total_blocks(log: &str) -> Option<u64> {
 ///
 /// When it is not on the `PATH`.
 pub fn valgrind() -> Result<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|directory| directory.join("valgrind"))
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| {
-            Error::new(
-                "valgrind is not on the PATH: install it (`apt-get install -y valgrind`); \
+    crate::child::on_path("valgrind").ok_or_else(|| {
+        Error::new(
+            "valgrind is not on the PATH: install it (`apt-get install -y valgrind`); \
                  alloc-count counts push-server's heap allocations with its DHAT tool",
-            )
-        })
+        )
+    })
 }
 
 /// The report as text.

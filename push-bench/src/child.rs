@@ -251,15 +251,19 @@ async fn forward(name: String, mut lines: Lines<BufReader<ChildStdout>>) {
 ///
 /// When it is not on the `PATH`.
 pub fn taskset() -> Result<PathBuf> {
+    on_path("taskset").ok_or_else(|| {
+        Error::new(
+            "taskset is not on the PATH: install util-linux (`apt-get install util-linux`); \
+                 the benchmark pins the server and the load generator to separate cores with it",
+        )
+    })
+}
+
+/// Where `program` is on the `PATH`, if it is.
+pub fn on_path(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
-        .map(|directory| directory.join("taskset"))
+        .map(|directory| directory.join(program))
         .find(|candidate| candidate.is_file())
-        .ok_or_else(|| {
-            Error::new(
-                "taskset is not on the PATH: install util-linux (`apt-get install util-linux`); \
-                 the benchmark pins the server and the load generator to separate cores with it",
-            )
-        })
 }

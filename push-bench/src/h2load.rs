@@ -59,17 +59,12 @@ pub struct H2loadSummary {
 ///
 /// When it is not on the `PATH`.
 pub fn h2load() -> Result<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|directory| directory.join("h2load"))
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| {
-            Error::new(
-                "h2load is not on the PATH: install nghttp2-client \
+    crate::child::on_path("h2load").ok_or_else(|| {
+        Error::new(
+            "h2load is not on the PATH: install nghttp2-client \
                  (`sudo apt-get install -y nghttp2-client`)",
-            )
-        })
+        )
+    })
 }
 
 /// Runs `h2load` as `options` say and checks that every request got a
