@@ -34,7 +34,7 @@ pub(crate) fn encode_event_line(event: &Event) -> Bytes {
     let data = event.data();
     let mut out = Vec::with_capacity(data.len() + data.len() / 3 + 64);
     out.extend_from_slice(b"{\"id\":\"");
-    out.extend_from_slice(event.id().to_string().as_bytes());
+    out.extend_from_slice(event.id().to_text().as_bytes());
     out.push(b'"');
     if let Some(name) = event.name() {
         out.extend_from_slice(b",\"event\":");

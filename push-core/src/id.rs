@@ -107,6 +107,26 @@ impl EventId {
         self.seq
     }
 
+    /// The id as text, exactly as [`Display`](fmt::Display) writes it, held
+    /// on the stack: an encoder copies it into its frame without
+    /// allocating a `String` first.
+    ///
+    /// ```
+    /// use push_core::{Epoch, EventId};
+    ///
+    /// let id = EventId::new(Epoch::from_u64(255), 7);
+    /// assert_eq!(id.to_text().as_str(), "00000000000000ff-7");
+    /// assert_eq!(id.to_text().as_str(), id.to_string());
+    /// ```
+    pub fn to_text(self) -> EventIdText {
+        let mut bytes = [0u8; EventIdText::CAPACITY];
+        let mut rest = &mut bytes[..];
+        // Cannot fail: 16 hex digits, `-` and a u64 take at most 37 bytes.
+        let _ = std::io::Write::write_fmt(&mut rest, format_args!("{self}"));
+        let len = EventIdText::CAPACITY - rest.len();
+        EventIdText { bytes, len }
+    }
+
     /// Where this cursor stands relative to `head`, the id of the newest event
     /// of the current incarnation (or its start position).
     pub fn relation_to(self, head: EventId) -> CursorRelation {
@@ -123,6 +143,41 @@ impl EventId {
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.epoch, self.seq)
+    }
+}
+
+/// An [`EventId`] as text, held inline; see [`EventId::to_text`].
+#[derive(Clone, Copy)]
+pub struct EventIdText {
+    bytes: [u8; EventIdText::CAPACITY],
+    len: usize,
+}
+
+impl EventIdText {
+    /// 16 hex digits, `-`, and the 20 digits of the largest `u64`.
+    const CAPACITY: usize = 16 + 1 + 20;
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits, letters and `-` were written.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The text's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl fmt::Display for EventIdText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for EventIdText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -225,6 +280,18 @@ impl std::error::Error for ParseEventIdError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_form_is_the_display_form_up_to_the_longest_id() {
+        for id in [
+            EventId::start(Epoch::from_u64(0)),
+            EventId::new(Epoch::from_u64(1), 42),
+            EventId::new(Epoch::from_u64(u64::MAX), u64::MAX),
+        ] {
+            assert_eq!(id.to_text().as_str(), id.to_string());
+            assert_eq!(id.to_text().as_bytes(), id.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn display_round_trips() {

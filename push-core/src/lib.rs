@@ -76,7 +76,7 @@ pub use delivery::Delivery;
 pub use error::{ChannelNameError, Error};
 pub use event::{Data, Event, EventName, EventNameError, Message};
 pub use hub::{ChannelName, Hub, HubConfig};
-pub use id::{CursorRelation, Epoch, EventId, ParseEventIdError};
+pub use id::{CursorRelation, Epoch, EventId, EventIdText, ParseEventIdError};
 pub use memory::{MemoryChannel, MemorySubscription};
 pub use signal::{Item, Signal};
 pub use start::{Start, StartError};

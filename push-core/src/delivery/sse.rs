@@ -1,4 +1,3 @@
-use std::io::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -52,14 +51,8 @@ impl Sse {
         // The id is formatted on the stack and the block sized exactly, so
         // that the one allocation is the block's own: `Bytes` takes a `Vec`
         // as it is only when it is full.
-        let mut id = [0u8; 64];
-        let id_len = {
-            let mut rest = &mut id[..];
-            // An id is at most 37 bytes: 16 hex digits, `-`, a u64.
-            let _ = write!(rest, "{}", event.id());
-            64 - rest.len()
-        };
-        let id = &id[..id_len];
+        let id = event.id().to_text();
+        let id = id.as_bytes();
         let data = event.data();
         let out = match data.as_text().filter(|text| !text.contains('\r')) {
             Some(text) => {
