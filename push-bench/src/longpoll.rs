@@ -116,6 +116,11 @@ pub struct LongPollOptions {
     /// the last publish, may each take; publishing may take this much
     /// longer than `publishes / rate`.
     pub within: Duration,
+    /// Whether each poller, once answered, polls again only after the next
+    /// publish is answered: a server that answers at once then gets push's
+    /// traffic (each publish, one poll from every poller), instead of as
+    /// many polls as the client can send.
+    pub paced: bool,
 }
 
 /// What a long-poll run measured. Its [`Display`](fmt::Display) is the
@@ -464,6 +469,7 @@ pub async fn run(options: &LongPollOptions) -> Result<LongPollReport> {
             base.clone(),
             shape.clone(),
             options.check_deliveries,
+            options.paced,
             Arc::clone(&tally),
             go_rx.clone(),
         )));
@@ -495,7 +501,7 @@ pub async fn run(options: &LongPollOptions) -> Result<LongPollReport> {
     let before = cpu::cpu_time(options.server_pid)?;
     let cycles_before = tally.cycles.load(Ordering::Relaxed);
     let started = Instant::now();
-    let _ = go_tx.send(Phase::Polling);
+    let _ = go_tx.send(Phase::Polling(0));
     let planned = Duration::from_secs_f64(shape.publishes as f64 / shape.rate);
     tokio::time::timeout(planned + options.within, async {
         let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / shape.rate));
@@ -504,6 +510,7 @@ pub async fn run(options: &LongPollOptions) -> Result<LongPollReport> {
             publisher
                 .publish(&options.channel, event_data(seq, shape.event_bytes))
                 .await?;
+            let _ = go_tx.send(Phase::Polling(seq as u64 + 1));
         }
         Ok::<_, Error>(())
     })
@@ -609,8 +616,8 @@ fn check(options: &LongPollOptions) -> Result<()> {
 enum Phase {
     /// Getting the first cursor, then waiting.
     Setup,
-    /// Polling.
-    Polling,
+    /// Polling, with this many events published so far.
+    Polling(u64),
     /// The window is over: stop.
     Stop,
 }
@@ -653,6 +660,7 @@ async fn poll(
     base: String,
     shape: CycleShape,
     check_deliveries: bool,
+    paced: bool,
     tally: Arc<Tally>,
     mut phase: watch::Receiver<Phase>,
 ) {
@@ -688,6 +696,10 @@ async fn poll(
         if *phase.borrow() == Phase::Stop {
             break None;
         }
+        let published_before = match *phase.borrow() {
+            Phase::Polling(published) => published,
+            Phase::Setup | Phase::Stop => 0,
+        };
         let path = format!("{base}?after={cursor}&timeout={}", shape.hold_secs);
         let answer = exchange(&mut connection, &path, bound).await;
         count_connections(&connection);
@@ -719,6 +731,17 @@ async fn poll(
             break Some(format!("GET {path}: the channel closed"));
         }
         cursor = answer.cursor;
+        if paced {
+            let next = phase
+                .wait_for(|phase| match phase {
+                    Phase::Polling(published) => *published > published_before,
+                    Phase::Setup | Phase::Stop => true,
+                })
+                .await;
+            if next.is_err() {
+                break None;
+            }
+        }
     };
     if let Some(failure) = ended {
         tally.ended.fetch_add(1, Ordering::Relaxed);
@@ -877,6 +900,7 @@ mod tests {
             },
             check_deliveries: true,
             within: Duration::from_secs(1),
+            paced: false,
         };
         assert!(check(&options).is_ok());
         let refused = |change: fn(&mut LongPollOptions)| {

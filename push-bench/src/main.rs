@@ -277,6 +277,11 @@ enum Command {
         /// last publish, may each take this many seconds.
         #[arg(long, default_value_t = 60)]
         within_secs: u64,
+        /// Once answered, each poller polls again only after the next
+        /// publish is answered (for a server that answers at once: it then
+        /// gets push's traffic, a poll from every poller per publish).
+        #[arg(long)]
+        paced: bool,
     },
     /// Subscribe many streams (SSE, NDJSON or WebSocket), publish a bounded
     /// number of events at a fixed rate, and print a `fanout-result` line
@@ -504,6 +509,7 @@ async fn main() -> ExitCode {
             shape,
             check_deliveries,
             within_secs,
+            paced,
         } => {
             let options = LongPollOptions {
                 server,
@@ -514,6 +520,7 @@ async fn main() -> ExitCode {
                 shape,
                 check_deliveries,
                 within: Duration::from_secs(within_secs),
+                paced,
             };
             longpoll::run(&options)
                 .await

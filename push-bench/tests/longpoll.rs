@@ -51,6 +51,7 @@ fn options(server: SocketAddr, check_deliveries: bool) -> LongPollOptions {
         },
         check_deliveries,
         within: Duration::from_secs(10),
+        paced: false,
     }
 }
 
@@ -90,6 +91,27 @@ async fn hyper_ok_is_polled_the_same_way_and_answers_every_poll_at_once() {
     // counts every answer, the window's and the few after it).
     assert!(report.cycles > 5 * 20, "{report}");
     assert!(report.empty >= report.cycles, "{report}");
+    assert_eq!(report.connections, 5, "kept alive: {report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paced_pollers_poll_once_per_publish() {
+    let address = start_hyper_ok().await;
+    let mut options = options(address, false);
+    options.paced = true;
+    let report = tokio::time::timeout(RUN, longpoll::run(&options))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.fault(), None, "{report}");
+    // The first poll of each poller goes at once, then one per publish:
+    // pollers × (publishes + 1) at most, and at least one per publish but
+    // the last, whose answer may come after the window closes.
+    assert!(
+        (5 * 20..=5 * 21).contains(&report.cycles),
+        "{} cycles: {report}",
+        report.cycles
+    );
     assert_eq!(report.connections, 5, "kept alive: {report}");
 }
 
