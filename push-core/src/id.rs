@@ -120,11 +120,42 @@ impl EventId {
     /// ```
     pub fn to_text(self) -> EventIdText {
         let mut bytes = [0u8; EventIdText::CAPACITY];
-        let mut rest = &mut bytes[..];
-        // Cannot fail: 16 hex digits, `-` and a u64 take at most 37 bytes.
-        let _ = std::io::Write::write_fmt(&mut rest, format_args!("{self}"));
-        let len = EventIdText::CAPACITY - rest.len();
+        // Written by hand, a byte of the epoch at a time: `core::fmt` costs
+        // several times as much, on every frame and every poll answer.
+        for (pair, byte) in bytes[..16]
+            .chunks_exact_mut(2)
+            .zip(self.epoch.0.to_be_bytes())
+        {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
+        }
+        bytes[16] = b'-';
+        let mut decimal = [0u8; 20];
+        let mut start = decimal.len();
+        let mut seq = self.seq;
+        loop {
+            start -= 1;
+            decimal[start] = b'0' + (seq % 10) as u8;
+            seq /= 10;
+            if seq == 0 {
+                break;
+            }
+        }
+        let len = 17 + decimal.len() - start;
+        bytes[17..len].copy_from_slice(&decimal[start..]);
         EventIdText { bytes, len }
+    }
+
+    /// The length of [`to_text`](Self::to_text)'s text, without writing
+    /// it.
+    ///
+    /// ```
+    /// use push_core::{Epoch, EventId};
+    ///
+    /// let id = EventId::new(Epoch::from_u64(255), 1234);
+    /// assert_eq!(id.text_len(), id.to_text().as_str().len());
+    /// ```
+    pub fn text_len(self) -> usize {
+        17 + self.seq.checked_ilog10().unwrap_or(0) as usize + 1
     }
 
     /// Where this cursor stands relative to `head`, the id of the newest event
@@ -145,6 +176,18 @@ impl fmt::Display for EventId {
         write!(f, "{}-{}", self.epoch, self.seq)
     }
 }
+
+/// The two lowercase hex digits of every byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [HEX[byte >> 4], HEX[byte & 0xf]];
+        byte += 1;
+    }
+    pairs
+};
 
 /// An [`EventId`] as text, held inline; see [`EventId::to_text`].
 #[derive(Clone, Copy)]
@@ -200,22 +243,35 @@ impl FromStr for EventId {
         if s.len() > Self::MAX_LEN {
             return Err(ParseEventIdError::TooLong { len: s.len() });
         }
-        let (epoch, seq) = s.split_once('-').ok_or(ParseEventIdError::Malformed)?;
-        let epoch_ok = epoch.len() == 16
-            && epoch
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !epoch_ok {
-            return Err(ParseEventIdError::BadEpoch);
-        }
-        let epoch = u64::from_str_radix(epoch, 16).map_err(|_| ParseEventIdError::BadEpoch)?;
-        let seq_ok = !seq.is_empty()
-            && seq.bytes().all(|b| b.is_ascii_digit())
-            && (seq == "0" || !seq.starts_with('0'));
-        if !seq_ok {
+        // A well-formed id has its dash at 16; look there before searching.
+        let (epoch, seq) = match s.as_bytes().get(16) {
+            Some(b'-') => (&s[..16], &s[17..]),
+            _ => match s.split_once('-') {
+                None => return Err(ParseEventIdError::Malformed),
+                Some(_) => return Err(ParseEventIdError::BadEpoch),
+            },
+        };
+        // One pass each, by hand: cursors are parsed on every poll.
+        let epoch = epoch.bytes().try_fold(0u64, |value, digit| {
+            let nibble = match digit {
+                b'0'..=b'9' => digit - b'0',
+                b'a'..=b'f' => digit - b'a' + 10,
+                _ => return Err(ParseEventIdError::BadEpoch),
+            };
+            Ok(value << 4 | u64::from(nibble))
+        })?;
+        if seq.is_empty() || (seq.len() > 1 && seq.starts_with('0')) {
             return Err(ParseEventIdError::BadSequence);
         }
-        let seq = seq.parse().map_err(|_| ParseEventIdError::BadSequence)?;
+        let seq = seq.bytes().try_fold(0u64, |value, digit| {
+            if !digit.is_ascii_digit() {
+                return Err(ParseEventIdError::BadSequence);
+            }
+            value
+                .checked_mul(10)
+                .and_then(|value| value.checked_add(u64::from(digit - b'0')))
+                .ok_or(ParseEventIdError::BadSequence)
+        })?;
         Ok(EventId::new(Epoch(epoch), seq))
     }
 }
@@ -287,8 +343,11 @@ mod tests {
             EventId::start(Epoch::from_u64(0)),
             EventId::new(Epoch::from_u64(1), 42),
             EventId::new(Epoch::from_u64(u64::MAX), u64::MAX),
+            EventId::new(Epoch::from_u64(0x0123_4567_89ab_cdef), 10),
+            EventId::new(Epoch::from_u64(0xfedc_ba98_7654_3210), 99_999),
         ] {
             assert_eq!(id.to_text().as_str(), id.to_string());
+            assert_eq!(id.text_len(), id.to_string().len());
             assert_eq!(id.to_text().as_bytes(), id.to_string().as_bytes());
         }
     }

@@ -115,6 +115,11 @@ fn if_none_match_names(values: &[HeaderValue], cursor: EventId) -> bool {
         })
 }
 
+/// Answers up to this many bytes are copied into one buffer: hyper spends
+/// more on each extra chunk of a body than copying a small envelope costs.
+/// Larger answers share each event's envelope instead.
+const JOIN_ANSWERS_UP_TO: usize = 2048;
+
 /// What a poll or long poll has taken so far.
 #[derive(Default)]
 pub(crate) struct Collected {
@@ -137,11 +142,11 @@ impl Collected {
         while !self.closed && self.events.len() < max_batch {
             self.items.clear();
             let room = max_batch - self.events.len();
-            match subscription.poll_take(cx, &mut self.items, room, usize::MAX) {
-                Poll::Ready(0) => break,
-                Poll::Ready(_) => progressed = true,
-                Poll::Pending => break,
-            }
+            let taken = match subscription.poll_take(cx, &mut self.items, room, usize::MAX) {
+                Poll::Ready(0) | Poll::Pending => break,
+                Poll::Ready(taken) => taken,
+            };
+            progressed = true;
             for item in self.items.drain(..) {
                 match item {
                     Item::Event(event) => {
@@ -158,6 +163,13 @@ impl Collected {
                     // than a batch takes; shutdown is not a channel signal.
                     Item::Signal(Signal::Lagged(_) | Signal::Shutdown(_)) => {}
                 }
+            }
+            // Fewer than asked for is everything that was ready. With
+            // something to answer, polling again would only lock the channel
+            // and register a waker for nothing; with nothing yet, it must go
+            // on until the subscription waits, so that a publish wakes it.
+            if taken < room && !self.is_nothing_new() {
+                break;
             }
         }
         if progressed {
@@ -193,7 +205,12 @@ impl Collected {
             gap: self.gap,
             closed: self.closed,
         };
-        response::json_body(StatusCode::OK, PushBody::from_parts(batch.encode()))
+        let body = if batch.encoded_len() <= JOIN_ANSWERS_UP_TO {
+            PushBody::full(batch.encode_joined())
+        } else {
+            PushBody::from_parts(batch.encode())
+        };
+        response::json_body(StatusCode::OK, body)
     }
 }
 
