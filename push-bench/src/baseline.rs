@@ -41,7 +41,9 @@
 //! [`Baseline::HyperOk`] is apart: a bare hyper server (HTTP/1.1 and h2c)
 //! that answers every `GET` at once with `200` and push's long-poll answer
 //! when nothing is new, and every publish with `201`: the request rate a
-//! long-poll cycle is measured against.
+//! long-poll cycle is measured against. [`Baseline::HyperHeld`] is the same
+//! server holding each `GET` until the next publish: what holding a request
+//! costs on hyper, with no channel behind it.
 //!
 //! A subscriber that falls more than [`CHANNEL_CAPACITY`] events behind is
 //! dropped: its stream ends (its socket closes). Channels are made by the
@@ -111,6 +113,10 @@ pub enum Baseline {
     /// answering every `GET` at once with `200` and a static long-poll
     /// answer, and `POST /channels/{name}` with `201` and an id.
     HyperOk,
+    /// `hyper-ok` holding every `GET` until the next publish (or 30 s),
+    /// then answering it the same way: a long poll on bare hyper, with no
+    /// channel, cursor or history behind it.
+    HyperHeld,
 }
 
 impl Baseline {
@@ -122,28 +128,32 @@ impl Baseline {
             Baseline::RawWriter => "raw-writer",
             Baseline::HyperStream => "hyper-stream",
             Baseline::HyperOk => "hyper-ok",
+            Baseline::HyperHeld => "hyper-held",
         }
     }
 
     /// Whether it serves `technique`: WebSocket for `tungstenite-default`,
-    /// SSE and NDJSON for the stream baselines, none for `hyper-ok`.
+    /// SSE and NDJSON for the stream baselines, none for `hyper-ok` and
+    /// `hyper-held`.
     pub fn serves(self, technique: Technique) -> bool {
         match self {
             Baseline::TungsteniteDefault => technique == Technique::Ws,
             Baseline::AxumSse | Baseline::RawWriter | Baseline::HyperStream => {
                 technique != Technique::Ws
             }
-            Baseline::HyperOk => false,
+            Baseline::HyperOk | Baseline::HyperHeld => false,
         }
     }
 
     /// Whether it serves h2c (HTTP/2 with prior knowledge) besides
     /// HTTP/1.1: `axum-sse` (`axum::serve`) and `hyper-stream` (hyper-util's
-    /// `auto` builder) and `hyper-ok` do; `raw-writer` reads and writes HTTP/1.1 by hand,
+    /// `auto` builder), `hyper-ok` and `hyper-held` do; `raw-writer` reads and writes HTTP/1.1 by hand,
     /// and `tungstenite-default` upgrades HTTP/1.1 requests only.
     pub fn serves_h2c(self) -> bool {
         match self {
-            Baseline::AxumSse | Baseline::HyperStream | Baseline::HyperOk => true,
+            Baseline::AxumSse | Baseline::HyperStream | Baseline::HyperOk | Baseline::HyperHeld => {
+                true
+            }
             Baseline::RawWriter | Baseline::TungsteniteDefault => false,
         }
     }
@@ -196,7 +206,8 @@ pub async fn run(baseline: Baseline, listener: TcpListener) -> Result<()> {
         Baseline::AxumSse => axum_sse::serve(listener).await,
         Baseline::RawWriter => raw_writer::serve(listener).await,
         Baseline::HyperStream => hyper_stream::serve(listener).await,
-        Baseline::HyperOk => hyper_ok::serve(listener).await,
+        Baseline::HyperOk => hyper_ok::serve(listener, hyper_ok::Gets::AtOnce).await,
+        Baseline::HyperHeld => hyper_ok::serve(listener, hyper_ok::Gets::UntilPublish).await,
     }
 }
 
@@ -561,10 +572,12 @@ mod tests {
             .collect();
         assert_eq!(websocket, ["tungstenite-default"]);
         let techniques = [Technique::Sse, Technique::Ndjson, Technique::Ws];
-        assert!(!techniques.iter().any(|t| Baseline::HyperOk.serves(*t)));
+        for long_poll in [Baseline::HyperOk, Baseline::HyperHeld] {
+            assert!(!techniques.iter().any(|t| long_poll.serves(*t)));
+        }
         for baseline in Baseline::value_variants()
             .iter()
-            .filter(|baseline| **baseline != Baseline::HyperOk)
+            .filter(|baseline| !matches!(baseline, Baseline::HyperOk | Baseline::HyperHeld))
         {
             let streams = baseline.serves(Technique::Sse);
             assert_eq!(streams, baseline.serves(Technique::Ndjson), "{baseline:?}");

@@ -16,7 +16,9 @@
 //! over `--connections` h2c connections), loop long polls on one channel
 //! while `--publishes` events are published at `--rate`. push holds each poll
 //! until the next publish; `hyper-ok` answers each at once with the same
-//! shape of answer, so the client's loop is the same.
+//! shape of answer, so the client's loop is the same. `hyper-held`
+//! (`--servers push,hyper-ok,hyper-held`) is hyper-ok holding each poll
+//! until the next publish: what holding a request costs on bare hyper.
 //!
 //! The figure the target of `DESIGN.md` is checked on (a long-poll cycle
 //! runs at least 0.8x the request rate of a bare hyper "200 OK" server) is
@@ -110,6 +112,7 @@ pub fn long_poll_role(server: Server) -> Option<Role> {
     match server {
         Server::Push => Some(Role::Delivers),
         Server::Baseline(Baseline::HyperOk) => Some(Role::AnswersAtOnce),
+        Server::Baseline(Baseline::HyperHeld) => Some(Role::Holds),
         Server::Baseline(_) => None,
     }
 }
@@ -122,8 +125,11 @@ pub enum Role {
     /// order.
     Delivers,
     /// It answers at once and delivers nothing: the load counts answers
-    /// only.
+    /// only, paced and flat out.
     AnswersAtOnce,
+    /// It holds each poll until the next publish and delivers nothing: the
+    /// load counts answers only.
+    Holds,
 }
 
 /// One measurement.
@@ -145,7 +151,7 @@ pub struct Measurement {
 /// # Errors
 ///
 /// When `taskset` is missing, a server does not serve long polls (only
-/// push and `hyper-ok` do), push-server is not built, or a server or a
+/// push, `hyper-ok` and `hyper-held` do), push-server is not built, or a server or a
 /// load fails; the error names the server and round. Lost events are not
 /// an error here: see [`check_deliveries`].
 pub async fn run(options: &LongPollCompareOptions) -> Result<Vec<Measurement>> {
@@ -162,7 +168,7 @@ pub async fn run(options: &LongPollCompareOptions) -> Result<Vec<Measurement>> {
         .find(|s| long_poll_role(**s).is_none())
     {
         return Err(Error::new(format!(
-            "{server} does not answer long polls: choose --servers among push, hyper-ok"
+            "{server} does not answer long polls: choose --servers among push, hyper-ok, hyper-held"
         )));
     }
     // Fail on a missing push-server before the first round, not midway.
@@ -267,7 +273,7 @@ async fn measure(
     .collect();
     if long_poll_role(server) == Some(Role::Delivers) {
         load_args.push("--check-deliveries".to_owned());
-    } else if paced {
+    } else if paced && long_poll_role(server) == Some(Role::AnswersAtOnce) {
         load_args.push("--paced".to_owned());
     }
     let mut load = PinnedChild::spawn("longpoll-load", LOAD_CORE, &bench, &load_args)?;
@@ -536,9 +542,13 @@ mod tests {
     }
 
     #[test]
-    fn only_push_and_hyper_ok_answer_long_polls() {
+    fn only_push_hyper_ok_and_hyper_held_answer_long_polls() {
         assert_eq!(long_poll_role(Server::Push), Some(Role::Delivers));
         assert_eq!(long_poll_role(HYPER_OK), Some(Role::AnswersAtOnce));
+        assert_eq!(
+            long_poll_role("hyper-held".parse().unwrap()),
+            Some(Role::Holds)
+        );
         for name in [
             "axum-sse",
             "raw-writer",

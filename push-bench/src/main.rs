@@ -220,9 +220,14 @@ enum Command {
     /// against a bare hyper server answering at once, driven by the same
     /// client, side by side in one run.
     LongpollCompare {
-        /// The servers, comma-separated: push and hyper-ok; the first is
-        /// compared with each of the others.
-        #[arg(long, value_delimiter = ',', default_value = "push,hyper-ok")]
+        /// The servers, comma-separated: push, hyper-ok (answers at once;
+        /// measured paced and flat out) and hyper-held (holds each poll
+        /// until the next publish); push is compared with each of the others.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "push,hyper-ok,hyper-held"
+        )]
         servers: Vec<Server>,
         /// Rounds; each measures every server once.
         #[arg(long, default_value_t = 3)]

@@ -721,3 +721,50 @@ async fn tungstenite_default_refuses_what_it_does_not_serve() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn hyper_held_holds_every_get_until_the_next_publish() {
+    let address = start(Baseline::HyperHeld).await;
+    for protocol in [Protocol::Http1, Protocol::H2c] {
+        let path = "/channels/news/longpoll?after=0000000000000000-0&timeout=30";
+        let held = tokio::spawn(request_over(protocol, address, Method::GET, path, ""));
+        // Still held well after an answer at once would have come.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !held.is_finished(),
+            "{protocol:?}: answered before a publish"
+        );
+        let response = request_over(
+            protocol,
+            address,
+            Method::POST,
+            "/channels/news",
+            "seq=00000000",
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{protocol:?}");
+        let response = tokio::time::timeout(Duration::from_secs(10), held)
+            .await
+            .expect("answered once published")
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{protocol:?}");
+        assert_eq!(
+            text(response).await,
+            r#"{"messages":[],"cursor":"0000000000000000-0"}"#
+        );
+        // As with push, `timeout=0` answers at once.
+        let response = tokio::time::timeout(
+            Duration::from_secs(10),
+            request_over(
+                protocol,
+                address,
+                Method::GET,
+                "/channels/news/longpoll?timeout=0",
+                "",
+            ),
+        )
+        .await
+        .expect("answered at once");
+        assert_eq!(response.status(), StatusCode::OK, "{protocol:?}");
+    }
+}
