@@ -206,8 +206,7 @@ pub async fn run(baseline: Baseline, listener: TcpListener) -> Result<()> {
         Baseline::AxumSse => axum_sse::serve(listener).await,
         Baseline::RawWriter => raw_writer::serve(listener).await,
         Baseline::HyperStream => hyper_stream::serve(listener).await,
-        Baseline::HyperOk => hyper_ok::serve(listener, hyper_ok::Gets::AtOnce).await,
-        Baseline::HyperHeld => hyper_ok::serve(listener, hyper_ok::Gets::UntilPublish).await,
+        Baseline::HyperOk | Baseline::HyperHeld => hyper_ok::serve(listener, baseline).await,
     }
 }
 

@@ -68,6 +68,14 @@ impl LoadProtocol {
             LoadProtocol::Http1 => "HTTP/1.1",
         }
     }
+
+    /// Its value on the command line (`--protocol`): `h2c`, `http1`.
+    pub fn arg(self) -> &'static str {
+        match self {
+            LoadProtocol::H2c => "h2c",
+            LoadProtocol::Http1 => "http1",
+        }
+    }
 }
 
 /// The wait between the last subscription and the first publish, so that
@@ -826,6 +834,14 @@ fn find(bytes: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_protocol_arg_is_what_the_command_line_reads() {
+        use clap::ValueEnum as _;
+        for protocol in LoadProtocol::value_variants() {
+            assert_eq!(LoadProtocol::from_str(protocol.arg(), false), Ok(*protocol));
+        }
+    }
 
     #[test]
     fn event_data_is_numbered_and_padded() {

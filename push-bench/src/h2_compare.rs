@@ -364,10 +364,7 @@ pub(crate) async fn spawn_fanout(
             "cannot find the path of push-bench itself: {error}"
         ))
     })?;
-    let protocol = match target.protocol {
-        crate::fanout::LoadProtocol::H2c => "h2c",
-        crate::fanout::LoadProtocol::Http1 => "http1",
-    };
+    let protocol = target.protocol.arg();
     let mut args: Vec<String> = [
         "fanout",
         "--technique",

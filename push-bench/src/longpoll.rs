@@ -693,12 +693,10 @@ async fn poll(
     let mut order = EventOrder::new(shape.publishes);
     let bound = Duration::from_secs(shape.hold_secs) + ANSWER_MARGIN;
     let ended = loop {
-        if *phase.borrow() == Phase::Stop {
-            break None;
-        }
         let published_before = match *phase.borrow() {
+            Phase::Stop => break None,
             Phase::Polling(published) => published,
-            Phase::Setup | Phase::Stop => 0,
+            Phase::Setup => 0,
         };
         let path = format!("{base}?after={cursor}&timeout={}", shape.hold_secs);
         let answer = exchange(&mut connection, &path, bound).await;

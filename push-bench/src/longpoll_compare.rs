@@ -178,12 +178,11 @@ pub async fn run(options: &LongPollCompareOptions) -> Result<Vec<Measurement>> {
     let mut measurements = Vec::new();
     for round in 1..=options.rounds {
         for server in crate::fanout_compare::order(&options.servers, round) {
-            let paces: &[bool] = match long_poll_role(server) {
-                Some(Role::AnswersAtOnce) if round % 2 == 0 => &[false, true],
-                Some(Role::AnswersAtOnce) => &[true, false],
-                _ => &[true],
-            };
-            for &paced in paces {
+            let mut paces = paces(server).to_vec();
+            if round % 2 == 0 {
+                paces.reverse();
+            }
+            for paced in paces {
                 let label = label(server, paced);
                 eprintln!(
                     "longpoll-compare: round {round}/{}, {label}",
@@ -209,6 +208,15 @@ pub async fn run(options: &LongPollCompareOptions) -> Result<Vec<Measurement>> {
         }
     }
     Ok(measurements)
+}
+
+/// How `server` is measured, paced or not: a server that answers at once
+/// both ways, any other once (`true`, paced by its own holding).
+fn paces(server: Server) -> &'static [bool] {
+    match long_poll_role(server) {
+        Some(Role::AnswersAtOnce) => &[true, false],
+        _ => &[true],
+    }
 }
 
 /// How a measurement is named in the report: the server, and for one that
@@ -249,10 +257,7 @@ async fn measure(
         "--channel",
         &format!("longpoll-{round}"),
         "--protocol",
-        match options.protocol {
-            LoadProtocol::Http1 => "http1",
-            LoadProtocol::H2c => "h2c",
-        },
+        options.protocol.arg(),
         "--pollers",
         &shape.pollers.to_string(),
         "--connections",
@@ -339,22 +344,20 @@ pub struct Medians {
 
 /// The medians of `server` measured paced (or not), if it was.
 pub fn medians(measurements: &[Measurement], server: Server, paced: bool) -> Option<Medians> {
-    let of = |value: fn(&LongPollReport) -> f64| {
-        let values: Vec<f64> = measurements
+    let reports = || {
+        measurements
             .iter()
-            .filter(|m| m.server == server && m.paced == paced)
-            .map(|m| value(&m.report))
-            .collect();
+            .filter(move |m| m.server == server && m.paced == paced)
+            .map(|m| &m.report)
+    };
+    let of = |value: fn(&LongPollReport) -> f64| {
+        let values: Vec<f64> = reports().map(value).collect();
         median(&values)
     };
     Some(Medians {
         cycles_per_cpu_second: of(LongPollReport::cycles_per_cpu_second)?,
         cycles_per_second: of(LongPollReport::cycles_per_second)?,
-        lost: measurements
-            .iter()
-            .filter(|m| m.server == server && m.paced == paced)
-            .map(|m| m.report.lost)
-            .sum(),
+        lost: reports().map(|report| report.lost).sum(),
     })
 }
 
@@ -426,10 +429,7 @@ pub fn render_table(measurements: &[Measurement], options: &LongPollCompareOptio
     let variants: Vec<(Server, bool)> = options
         .servers
         .iter()
-        .flat_map(|server| match long_poll_role(*server) {
-            Some(Role::AnswersAtOnce) => vec![(*server, true), (*server, false)],
-            _ => vec![(*server, true)],
-        })
+        .flat_map(|server| paces(*server).iter().map(|paced| (*server, *paced)))
         .collect();
     for &(server, paced) in &variants {
         if let Some(m) = medians(measurements, server, paced) {

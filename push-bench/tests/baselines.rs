@@ -18,7 +18,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use push_bench::baseline::{self, Baseline};
 use push_bench::{h2c, ws};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
+
+mod common;
+use common::start;
 
 /// How long any one step may take before the test fails.
 const STEP: Duration = Duration::from_secs(10);
@@ -29,18 +32,6 @@ const SSE_BASELINES: [Baseline; 3] = [
     Baseline::HyperStream,
 ];
 
-/// Serves `baseline` on the test's runtime; its address.
-async fn start(baseline: Baseline) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        if let Err(error) = baseline::run(baseline, listener).await {
-            panic!("{} stopped: {error}", baseline.name());
-        }
-    });
-    address
-}
-
 /// Sends one request on a connection of its own and returns the answer's
 /// head, its body still to be read.
 async fn request(
@@ -49,11 +40,7 @@ async fn request(
     path: &str,
     body: &str,
 ) -> Response<Incoming> {
-    let stream = tokio::time::timeout(STEP, TcpStream::connect(address))
-        .await
-        .unwrap()
-        .unwrap();
-    request_on(stream, address, method, path, body).await
+    request_over(Protocol::Http1, address, method, path, body).await
 }
 
 /// Sends one request on `stream`, connected to `address`, and returns the

@@ -7,39 +7,17 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use push_bench::baseline::{self, Baseline};
+use push_bench::baseline::Baseline;
 use push_bench::hold::{Held, Kind, Target};
-use push_tower::push_core::{Hub, HubConfig};
-use push_tower::{serve, Config, Push};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpListener;
+
+mod common;
+use common::{start, start_push};
 use tokio::sync::oneshot;
 
 /// How long any one step may take before the test fails.
 const STEP: Duration = Duration::from_secs(10);
-
-/// Serves `baseline` on the test's runtime; its address.
-async fn start(baseline: Baseline) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        if let Err(error) = baseline::run(baseline, listener).await {
-            panic!("{} stopped: {error}", baseline.name());
-        }
-    });
-    address
-}
-
-/// Serves push's whole router, as push-server does, on the test's runtime.
-async fn start_push() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let push = Push::new(Hub::new(HubConfig::default()), Config::default());
-    tokio::spawn(async move {
-        let _ = serve(listener, push.router()).with_push(push).run().await;
-    });
-    address
-}
 
 /// Opens `url`, checks it is held as `kind`, then opens and closes another.
 async fn hold_one(url: &str, kind: Kind) {

@@ -7,32 +7,16 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use push_bench::baseline::{self, Baseline};
+use push_bench::baseline::Baseline;
 use push_bench::fanout::LoadProtocol;
 use push_bench::longpoll::{self, CycleShape, LongPollOptions};
-use push_tower::push_core::{Hub, HubConfig};
-use push_tower::{serve, Config, Push};
 use tokio::net::TcpListener;
+
+mod common;
+use common::{start, start_push};
 
 /// How long a whole run may take before the test fails.
 const RUN: Duration = Duration::from_secs(60);
-
-async fn start_push() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let push = Push::new(Hub::new(HubConfig::default()), Config::default());
-    tokio::spawn(async move {
-        let _ = serve(listener, push.router()).with_push(push).run().await;
-    });
-    address
-}
-
-async fn start_hyper_ok() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(baseline::run(Baseline::HyperOk, listener));
-    address
-}
 
 fn options(server: SocketAddr, check_deliveries: bool) -> LongPollOptions {
     LongPollOptions {
@@ -79,7 +63,7 @@ async fn every_poller_gets_every_event_of_push_once_and_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hyper_ok_is_polled_the_same_way_and_answers_every_poll_at_once() {
-    let address = start_hyper_ok().await;
+    let address = start(Baseline::HyperOk).await;
     let report = tokio::time::timeout(RUN, longpoll::run(&options(address, false)))
         .await
         .unwrap()
@@ -96,7 +80,7 @@ async fn hyper_ok_is_polled_the_same_way_and_answers_every_poll_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paced_pollers_poll_once_per_publish() {
-    let address = start_hyper_ok().await;
+    let address = start(Baseline::HyperOk).await;
     let mut options = options(address, false);
     options.paced = true;
     let report = tokio::time::timeout(RUN, longpoll::run(&options))
@@ -119,7 +103,7 @@ async fn paced_pollers_poll_once_per_publish() {
 async fn the_check_fails_when_events_do_not_come() {
     // hyper-ok takes the publishes and delivers nothing: every event is
     // lost at every poller, and the drain gives up after `within`.
-    let address = start_hyper_ok().await;
+    let address = start(Baseline::HyperOk).await;
     let mut options = options(address, true);
     options.shape.publishes = 3;
     options.within = Duration::from_secs(1);
@@ -150,8 +134,10 @@ async fn a_server_that_is_not_there_fails_the_setup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_loop_runs_over_h2c() {
-    for (server, check_deliveries) in [(start_push().await, true), (start_hyper_ok().await, false)]
-    {
+    for (server, check_deliveries) in [
+        (start_push().await, true),
+        (start(Baseline::HyperOk).await, false),
+    ] {
         let mut options = options(server, check_deliveries);
         options.protocol = LoadProtocol::H2c;
         let report = tokio::time::timeout(RUN, longpoll::run(&options))

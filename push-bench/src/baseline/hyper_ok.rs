@@ -47,37 +47,26 @@ const LONG_POLL_ANSWER: &str = r#"{"messages":[],"cursor":"0000000000000000-0"}"
 /// holds a long poll with `?timeout=30`.
 const HOLD: Duration = Duration::from_secs(30);
 
-/// When a `GET` is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Gets {
-    /// At once (`hyper-ok`).
-    AtOnce,
-    /// Once the next publish is counted (`hyper-held`).
-    UntilPublish,
-}
-
 /// What every connection shares: the publishes counted, and their watch.
 struct Counter {
     published: AtomicU64,
     watch: watch::Sender<u64>,
 }
 
-/// Serves until the task is dropped.
-pub(super) async fn serve(listener: TcpListener, gets: Gets) -> Result<()> {
+/// Serves `baseline` (`hyper-ok`, or `hyper-held` to hold each `GET`
+/// until the next publish) until the task is dropped.
+pub(super) async fn serve(listener: TcpListener, baseline: Baseline) -> Result<()> {
+    let holds = baseline == Baseline::HyperHeld;
     let counter = Arc::new(Counter {
         published: AtomicU64::new(0),
         watch: watch::Sender::new(0),
     });
-    let baseline = match gets {
-        Gets::AtOnce => Baseline::HyperOk,
-        Gets::UntilPublish => Baseline::HyperHeld,
-    };
     let mut refusals = 0_u64;
     loop {
         let stream = accept(&listener, baseline, &mut refusals).await;
         let counter = Arc::clone(&counter);
         tokio::spawn(async move {
-            let service = service_fn(move |request| handle(request, gets, Arc::clone(&counter)));
+            let service = service_fn(move |request| handle(request, holds, Arc::clone(&counter)));
             // An error ends this connection only.
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
@@ -88,7 +77,7 @@ pub(super) async fn serve(listener: TcpListener, gets: Gets) -> Result<()> {
 
 async fn handle(
     request: Request<Incoming>,
-    gets: Gets,
+    holds: bool,
     counter: Arc<Counter>,
 ) -> std::result::Result<Response<Full<Bytes>>, Infallible> {
     if request.method() == Method::GET {
@@ -97,7 +86,7 @@ async fn handle(
             .uri()
             .query()
             .is_some_and(|query| query.split('&').any(|pair| pair == "timeout=0"));
-        if gets == Gets::UntilPublish && !at_once {
+        if holds && !at_once {
             let mut next = counter.watch.subscribe();
             let _ = tokio::time::timeout(HOLD, next.changed()).await;
         }
