@@ -246,10 +246,8 @@ impl FromStr for EventId {
         // A well-formed id has its dash at 16; look there before searching.
         let (epoch, seq) = match s.as_bytes().get(16) {
             Some(b'-') => (&s[..16], &s[17..]),
-            _ => match s.split_once('-') {
-                None => return Err(ParseEventIdError::Malformed),
-                Some(_) => return Err(ParseEventIdError::BadEpoch),
-            },
+            _ if s.contains('-') => return Err(ParseEventIdError::BadEpoch),
+            _ => return Err(ParseEventIdError::Malformed),
         };
         // One pass each, by hand: cursors are parsed on every poll.
         let epoch = epoch.bytes().try_fold(0u64, |value, digit| {

@@ -80,7 +80,7 @@ impl<'a> Query<'a> {
 
 /// `text` before and after the first `separator` (an ASCII byte), or all of
 /// it and `None`.
-pub(crate) fn split_at_first(text: &str, separator: u8) -> (&str, Option<&str>) {
+fn split_at_first(text: &str, separator: u8) -> (&str, Option<&str>) {
     match memchr::memchr(separator, text.as_bytes()) {
         Some(at) => (&text[..at], Some(&text[at + 1..])),
         None => (text, None),

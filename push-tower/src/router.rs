@@ -95,12 +95,12 @@ impl<C: Channels> Router<C> {
         // No route has more than four segments; a longer path matches none.
         let mut segments = [""; 5];
         let mut count = 0;
-        let mut rest = Some(path.strip_prefix('/').unwrap_or("\u{0}"));
-        while let Some(remaining) = rest.filter(|_| count < segments.len()) {
-            let (segment, next) = crate::request::split_at_first(remaining, b'/');
+        for segment in path.strip_prefix('/').unwrap_or("\u{0}").split('/') {
             segments[count] = segment;
             count += 1;
-            rest = next;
+            if count == segments.len() {
+                break;
+            }
         }
         let method = request.method().clone();
         match &segments[..count] {
