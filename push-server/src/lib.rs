@@ -1,5 +1,7 @@
 //! What `push-server` and the servers modeled on it share: the command-line
-//! flags that shape the hub and the drain, and the stop signal.
+//! flags that shape the hub and the drain, the stop signal, and the
+//! [`Site`]: the wire protocol plus the demo page at `/` and the browser
+//! client at `/client/push.js`.
 //!
 //! ```
 //! use clap::Parser;
@@ -19,10 +21,14 @@
 //! assert!(args.server.hub_config().is_err());
 //! ```
 
+mod site;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use push_core::{HubConfig, Limits};
+
+pub use site::{Site, DEMO_PAGE};
 
 /// The flags of `push-server`: the address, the hub's limits and the drain
 /// deadline. Flatten it into a clap parser to take the same flags.

@@ -6,8 +6,9 @@
 //! ```
 //!
 //! It serves the wire contract of `PROTOCOL.md` (publish, short and long
-//! polling, Server-Sent Events, NDJSON streaming, channel info and close) on
-//! HTTP/1.1 and h2c, prints the URL it serves, and stops cleanly on Ctrl-C or
+//! polling, Server-Sent Events, NDJSON streaming, WebSocket, HTTP/2 push,
+//! channel info and close) on HTTP/1.1 and h2c, with a demo page at `/` and
+//! the browser client at `/client/push.js`; it prints the URL it serves, and stops cleanly on Ctrl-C or
 //! SIGTERM: open streams end with the shutdown signal so clients reconnect
 //! with their cursor.
 
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use push_core::{Channels, Hub};
 use push_redis::{RedisChannels, RedisConfig};
-use push_server::{stop_signal, ServerFlags};
+use push_server::{stop_signal, ServerFlags, Site};
 use push_tower::{serve, Config, Push};
 use tokio::net::TcpListener;
 
@@ -83,7 +84,7 @@ async fn run<C: Channels>(
     let address = listener.local_addr().unwrap_or(args.listen);
     println!("push-server listening on http://{address}");
     println!("push-server: channels kept {kept}");
-    let served = serve(listener, push.router())
+    let served = serve(listener, Site::new(push.router()))
         .with_push(push)
         .drain_deadline(args.drain_deadline())
         .with_graceful_shutdown(stop_signal())

@@ -5,7 +5,8 @@
 //! streaming) and [`ws`] (WebSocket, over HTTP/1.1 and HTTP/2), plus
 //! [`publish`]. [`Router`] serves the whole wire contract
 //! of `PROTOCOL.md` under one prefix, and [`serve()`] runs any of them on
-//! hyper with HTTP/1.1 and h2c on one port and graceful shutdown.
+//! hyper with HTTP/1.1 and h2c on one port and graceful shutdown. [`client`]
+//! holds the browser client, `push.js`, and a service that serves it.
 //!
 //! Services are `Clone + Send + Sync + 'static` with `Error = Infallible`,
 //! so axum's `route_service` and `nest_service` take them as they are. They
@@ -55,6 +56,7 @@
 
 mod body;
 mod channel_from;
+pub mod client;
 pub mod error;
 mod future;
 pub mod http2_push;
