@@ -39,6 +39,7 @@ struct Server {
     url: String,
     address: SocketAddr,
     http: HttpClient,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Server {
@@ -60,12 +61,27 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let site = wrap(Site::new(push.router()));
-        tokio::spawn(serve(listener, site).with_push(push).run());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(
+            serve(listener, site)
+                .with_push(push)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                }),
+        );
         let url = format!("http://{address}");
         Server {
             http: HttpClient::new(&url, Protocol::Http1),
             url,
             address,
+            stop: Some(stop),
+        }
+    }
+
+    /// Starts a graceful shutdown: streams end with the shutdown signal.
+    fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
     }
 
@@ -134,7 +150,7 @@ async fn subscribe(page: &Page, base: &str, channel: &str, options: Value) {
                     ? {{ kind: "event", id: e.id, event: e.event, text: e.data }}
                     : {{ kind: "event", id: e.id, event: e.event, bytes: Array.from(e.data) }}),
                 onsignal: (s) => log.push({{ kind: "signal", ...s }}),
-                onstatus: (s) => log.push({{ kind: "status", transport: s.transport, state: s.state }}),
+                onstatus: (s) => log.push({{ kind: "status", ...s }}),
             }});
             return true;
         }})()"#,
@@ -472,6 +488,112 @@ async fn closed_ends_the_subscription_without_reconnecting() {
             "{transport}: no connection is left open"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_reconnects_after_the_servers_hint_to_the_next_server_from_the_cursor() {
+    let browser = Browser::launch().await;
+    for transport in ["ws", "sse", "stream", "longpoll"] {
+        let mut old = Server::start().await;
+        let proxy = Proxy::start(old.address, false).await;
+        let channel = format!("restart-{transport}");
+        let page = browser.page(&format!("{}/healthz", proxy.url)).await;
+        subscribe(
+            &page,
+            &proxy.url,
+            &channel,
+            json!({ "transports": [transport], "minDelay": 200 }),
+        )
+        .await;
+        page.wait_for("log.some((e) => e.state === 'open')").await;
+        let mut ids = Vec::new();
+        for body in ["one", "two"] {
+            ids.push(
+                old.publish(&channel, Some("text/plain"), body.as_bytes())
+                    .await,
+            );
+        }
+        wait_for_events(&page, 2).await;
+
+        // A new server process takes over the address; the old one drains.
+        let new = Server::start().await;
+        proxy.set_upstream(new.address);
+        old.shut_down();
+        page.wait_for("log.filter((e) => e.state === 'open').length === 2")
+            .await;
+        for body in ["three", "four"] {
+            ids.push(
+                new.publish(&channel, Some("text/plain"), body.as_bytes())
+                    .await,
+            );
+        }
+        let log = wait_for_events(&page, 4).await;
+        let received: Vec<Value> = events(&log)
+            .iter()
+            .map(|event| event["id"].clone())
+            .collect();
+        assert_eq!(
+            received,
+            ids.iter().map(|id| json!(id)).collect::<Vec<_>>(),
+            "{transport}"
+        );
+        let signals: Vec<String> = log
+            .iter()
+            .filter(|entry| entry["kind"] == "signal")
+            .map(|entry| entry["signal"].as_str().unwrap().to_owned())
+            .collect();
+        // The old server's cursor is of another incarnation on the new one.
+        let expected: &[&str] = if transport == "longpoll" {
+            // A held long poll is answered 503 shutting_down, not a signal.
+            &["gap"]
+        } else {
+            &["shutdown", "gap"]
+        };
+        assert_eq!(signals, expected, "{transport}: {log:?}");
+        let delays: Vec<f64> = log
+            .iter()
+            .filter(|entry| entry["state"] == "reconnecting")
+            .map(|entry| entry["delay"].as_f64().unwrap())
+            .collect();
+        assert_eq!(delays.len(), 1, "{transport}: {log:?}");
+        // Jittered in [hint / 2, hint]: SSE's retry: 3000, the long poll's
+        // Retry-After: 2 s, else minDelay.
+        let hint = match transport {
+            "sse" => 3000.0,
+            "longpoll" => 2000.0,
+            _ => 200.0,
+        };
+        assert!(
+            (hint / 2.0..=hint).contains(&delays[0]),
+            "{transport}: delay {} outside [{}, {hint}]",
+            delays[0],
+            hint / 2.0
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_that_retrying_cannot_mend_end_the_subscription_and_publish_rejects_with_the_code() {
+    let server = Server::start().await;
+    let browser = Browser::launch().await;
+    let page = browser.page(&format!("{}/healthz", server.url)).await;
+    subscribe(
+        &page,
+        &server.url,
+        "not a channel name",
+        json!({ "transports": ["sse", "stream"] }),
+    )
+    .await;
+    page.wait_for("log.some((e) => e.state === 'closed')").await;
+    let closing = page.eval("log.find((e) => e.state === 'closed')").await;
+    assert_eq!(
+        closing["transport"], "sse",
+        "a 400 is not a reason to fall back"
+    );
+    assert_eq!(closing["error"]["status"], 400);
+    assert_eq!(closing["error"]["error"], "bad_channel");
+    let error = page.eval("(async () => { try { await publish(location.origin, 'news', 'x', { event: 'push.mine' }); } catch (e) { return [e.name, e.status, e.error]; } })()").await;
+    assert_eq!(error, json!(["PushError", 400, "reserved_event_name"]));
 }
 
 /// Adds `Access-Control-Allow-Origin: *` to every answer (the server

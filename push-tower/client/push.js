@@ -33,10 +33,9 @@
  * (SSE retry:, Retry-After). A 400, 401 or 403 ends it with onstatus
  * { state: "closed", error: { status, error, message } }.
  *
- * Options also: from: "earliest" (with no after), pollInterval (1000 ms,
- * "poll" asks again after it when nothing was new), longPollTimeout
- * (seconds; the server's default if unset), connectTimeout (10000 ms to the
- * first message). Polls carry no cursor for a gap (null), and cannot see
+ * Options also: from: "earliest" (with no after), pollInterval (1000 ms
+ * between polls when nothing was new), longPollTimeout (seconds; else the
+ * server's), connectTimeout (10000 ms to the first message). Polls carry no cursor for a gap (null), and cannot see
  * "closed": the next poll meets the name's new incarnation, with a gap.
  *
  * Other origins: every request is a CORS simple request (GET, or POST of
@@ -50,7 +49,8 @@ const ENDS = new Set(["lagged", "closed", "shutdown"]);
 /** An error answer from the server: `status`, and its JSON `error` code and `message`. */
 export class PushError extends Error {
   constructor(status, body) {
-    super(`push: ${status} ${body?.error ?? ""}: ${body?.message ?? "no JSON error body"}`);
+    super(body?.message ?? `push: ${status} with no JSON error body`);
+    this.name = "PushError";
     this.status = status;
     this.error = body?.error ?? null;
   }
@@ -215,7 +215,7 @@ class Subscription {
 }
 
 function channelUrl(baseUrl, channel, technique) {
-  const url = new URL(baseUrl, typeof location === "undefined" ? undefined : location.href);
+  const url = new URL(baseUrl, globalThis.location?.href);
   const path = url.pathname.replace(/\/+$/, "");
   url.pathname = `${path}/channels/${encodeURIComponent(channel)}${technique ? "/" + technique : ""}`;
   url.search = "";
@@ -243,9 +243,7 @@ async function refusal(response) {
   const body = await response.json().catch(() => null);
   const seconds = Number(response.headers.get("retry-after"));
   const retryAfter = response.headers.has("retry-after") && seconds >= 0 ? seconds * 1000 : undefined;
-  const refused = new PushError(response.status, body);
-  refused.message = body?.message ?? refused.message;
-  return { refused, retryAfter };
+  return { refused: new PushError(response.status, body), retryAfter };
 }
 
 /** Reads a streaming response's lines (LF-ended, CR before LF dropped) until it ends. */

@@ -2,6 +2,7 @@
 //! once, and can refuse WebSocket handshakes as some proxies do.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -10,6 +11,7 @@ use tokio::sync::watch;
 pub(crate) struct Proxy {
     pub(crate) url: String,
     cuts: watch::Sender<u64>,
+    upstream: Arc<Mutex<SocketAddr>>,
 }
 
 impl Proxy {
@@ -19,13 +21,26 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (cuts, cut) = watch::channel(0);
+        let upstream = Arc::new(Mutex::new(upstream));
+        let current = upstream.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let cut = cut.clone();
+                let upstream = *current.lock().unwrap();
                 tokio::spawn(forward(client, upstream, refuse_websocket, cut));
             }
         });
-        Proxy { url, cuts }
+        Proxy {
+            url,
+            cuts,
+            upstream,
+        }
+    }
+
+    /// Sends new connections to `upstream` (a new server process, say);
+    /// open ones stay where they are.
+    pub(crate) fn set_upstream(&self, upstream: SocketAddr) {
+        *self.upstream.lock().unwrap() = upstream;
     }
 
     /// Drops every connection open through the proxy, both ways, without
