@@ -25,7 +25,7 @@ use chromium::{Browser, Page};
 use conformance::{HttpClient, Protocol};
 use http::{Request, Response};
 use proxy::Proxy;
-use push_core::{Hub, HubConfig};
+use push_core::{Hub, HubConfig, Limits};
 use push_server::Site;
 use push_tower::{serve, Config, Push, PushBody, RequestBody};
 use serde_json::{json, Value};
@@ -44,11 +44,11 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
-        Self::start_with(|site| site).await
+        Self::start_with(HubConfig::default(), |site| site).await
     }
 
-    /// With `wrap` around the site (to add CORS headers, say).
-    async fn start_with<S>(wrap: impl FnOnce(Site) -> S) -> Server
+    /// With `config`, and `wrap` around the site (to add CORS headers, say).
+    async fn start_with<S>(config: HubConfig, wrap: impl FnOnce(Site) -> S) -> Server
     where
         S: Service<Request<RequestBody>, Response = Response<PushBody>, Error = Infallible>
             + Clone
@@ -57,7 +57,7 @@ impl Server {
             + 'static,
         S::Future: Send + 'static,
     {
-        let push = Push::new(Hub::new(HubConfig::default()), Config::default());
+        let push = Push::new(Hub::new(config), Config::default());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let site = wrap(Site::new(push.router()));
@@ -573,6 +573,101 @@ async fn shutdown_reconnects_after_the_servers_hint_to_the_next_server_from_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagged_client_is_told_reconnects_at_once_and_is_told_the_gap() {
+    // Ten events of history, and 1 MiB a subscriber may fall behind it.
+    let config = HubConfig {
+        limits: Limits {
+            history_events: 10,
+            max_event_bytes: 512 * 1024,
+            subscriber_buffer_bytes: 1024 * 1024,
+            ..Limits::default()
+        },
+        ..HubConfig::default()
+    };
+    let server = Server::start_with(config, |site| site).await;
+    let browser = Browser::launch().await;
+    for transport in ["ws", "sse", "stream"] {
+        let channel = format!("lagging-{transport}");
+        let page = browser.page(&format!("{}/healthz", server.url)).await;
+        subscribe(
+            &page,
+            &server.url,
+            &channel,
+            json!({ "transports": [transport] }),
+        )
+        .await;
+        page.wait_for("log.some((e) => e.state === 'open')").await;
+        // The page stops reading for three seconds (its only thread is
+        // busy) while 40 MB are published: past what the socket buffers and
+        // the browser hold, and far past history and buffer.
+        let busy = page.eval(
+            "(() => { const until = Date.now() + 3000; while (Date.now() < until) {} return true; })()",
+        );
+        let publishing = async {
+            let body = vec![b'x'; 400_000];
+            let mut ids = Vec::new();
+            for _ in 0..100 {
+                ids.push(server.publish(&channel, Some("text/plain"), &body).await);
+            }
+            ids
+        };
+        let (_, ids) = tokio::join!(busy, publishing);
+        let last = json!(ids.last().unwrap());
+        page.wait_for(&format!("sub.cursor === {last}")).await;
+        // The ids, not 40 MB of data, back to the test.
+        let log = page
+            .eval("log.map((e) => e.kind === 'event' ? { kind: e.kind, id: e.id, length: e.text.length } : e)")
+            .await
+            .as_array()
+            .unwrap()
+            .clone();
+        let signals: Vec<&Value> = log
+            .iter()
+            .filter(|entry| entry["kind"] == "signal")
+            .collect();
+        assert_eq!(signals.len(), 2, "{transport}: {signals:?}");
+        assert_eq!(signals[0]["signal"], "lagged");
+        assert_eq!(signals[1]["signal"], "gap");
+        // Every event up to the lagged cursor, then after the gap the
+        // retained ones to the last: in order, none twice.
+        let position = |entry: &&Value| log.iter().position(|e| e == *entry).unwrap();
+        let (lagged_at, gap_at) = (position(&signals[0]), position(&signals[1]));
+        let before: Vec<&Value> = log[..lagged_at]
+            .iter()
+            .filter(|e| e["kind"] == "event")
+            .map(|e| &e["id"])
+            .collect();
+        let after: Vec<&Value> = log[gap_at..]
+            .iter()
+            .filter(|e| e["kind"] == "event")
+            .map(|e| &e["id"])
+            .collect();
+        let before_ids: Vec<Value> = ids[..before.len()].iter().map(|id| json!(id)).collect();
+        assert_eq!(before, before_ids.iter().collect::<Vec<_>>(), "{transport}");
+        if let Some(last_before) = before.last() {
+            // The lagged cursor is the last event delivered.
+            assert_eq!(&signals[0]["cursor"], *last_before, "{transport}");
+        }
+        let after_ids: Vec<Value> = ids[ids.len() - after.len()..]
+            .iter()
+            .map(|id| json!(id))
+            .collect();
+        assert_eq!(after, after_ids.iter().collect::<Vec<_>>(), "{transport}");
+        assert!(
+            before.len() + after.len() < ids.len(),
+            "{transport}: events were missed"
+        );
+        assert!(log[lagged_at..gap_at]
+            .iter()
+            .any(|entry| entry["state"] == "reconnecting" && entry["delay"] == 0));
+        assert!(log
+            .iter()
+            .filter(|e| e["kind"] == "event")
+            .all(|event| event["length"] == 400_000));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_that_retrying_cannot_mend_end_the_subscription_and_publish_rejects_with_the_code() {
     let server = Server::start().await;
     let browser = Browser::launch().await;
@@ -635,7 +730,7 @@ impl Service<Request<RequestBody>> for AllowAnyOrigin {
 async fn a_page_on_another_origin_subscribes_and_publishes_without_a_preflight() {
     let methods = Arc::new(Mutex::new(Vec::new()));
     let recorded = methods.clone();
-    let api = Server::start_with(move |site| AllowAnyOrigin {
+    let api = Server::start_with(HubConfig::default(), move |site| AllowAnyOrigin {
         site,
         methods: recorded,
     })
