@@ -160,6 +160,15 @@ async fn subscribe(page: &Page, base: &str, channel: &str, options: Value) {
     .await;
 }
 
+/// A page of `origin` subscribed as [`subscribe`] does, once the
+/// subscription is open.
+async fn open(browser: &Browser, origin: &str, base: &str, channel: &str, options: Value) -> Page {
+    let page = browser.page(&format!("{origin}/healthz")).await;
+    subscribe(&page, base, channel, options).await;
+    page.wait_for("log.some((e) => e.state === 'open')").await;
+    page
+}
+
 /// Waits until the page's log holds `count` events; returns the whole log.
 async fn wait_for_events(page: &Page, count: usize) -> Vec<Value> {
     page.wait_for(&format!(
@@ -350,15 +359,14 @@ async fn a_cut_connection_resumes_from_the_cursor_with_nothing_lost_or_repeated(
     let browser = Browser::launch().await;
     for transport in TRANSPORTS {
         let channel = format!("cut-{transport}");
-        let page = browser.page(&format!("{}/healthz", proxy.url)).await;
-        subscribe(
-            &page,
+        let page = open(
+            &browser,
+            &proxy.url,
             &proxy.url,
             &channel,
             json!({ "transports": [transport], "minDelay": 100, "maxDelay": 400, "pollInterval": 100 }),
         )
         .await;
-        page.wait_for("log.some((e) => e.state === 'open')").await;
         let mut ids = Vec::new();
         for round in 0..3 {
             for n in 0..10 {
@@ -404,10 +412,8 @@ async fn with_websocket_refused_the_client_falls_back_and_receives_everything() 
     let server = Server::start().await;
     let proxy = Proxy::start(server.address, true).await;
     let browser = Browser::launch().await;
-    let page = browser.page(&format!("{}/healthz", proxy.url)).await;
     // The default transports: WebSocket first.
-    subscribe(&page, &proxy.url, "fallback", json!({})).await;
-    page.wait_for("log.some((e) => e.state === 'open')").await;
+    let page = open(&browser, &proxy.url, &proxy.url, "fallback", json!({})).await;
     let mut ids = Vec::new();
     for n in 0..5 {
         ids.push(
@@ -440,15 +446,14 @@ async fn closed_ends_the_subscription_without_reconnecting() {
     // A poll cannot see closed (the next poll meets the new incarnation).
     for transport in ["ws", "sse", "stream", "longpoll"] {
         let channel = format!("closing-{transport}");
-        let page = browser.page(&format!("{}/healthz", server.url)).await;
-        subscribe(
-            &page,
+        let page = open(
+            &browser,
+            &server.url,
             &server.url,
             &channel,
             json!({ "transports": [transport], "minDelay": 50, "maxDelay": 100 }),
         )
         .await;
-        page.wait_for("log.some((e) => e.state === 'open')").await;
         let id = server
             .publish(&channel, Some("text/plain"), b"last words")
             .await;
@@ -497,15 +502,14 @@ async fn shutdown_reconnects_after_the_servers_hint_to_the_next_server_from_the_
         let mut old = Server::start().await;
         let proxy = Proxy::start(old.address, false).await;
         let channel = format!("restart-{transport}");
-        let page = browser.page(&format!("{}/healthz", proxy.url)).await;
-        subscribe(
-            &page,
+        let page = open(
+            &browser,
+            &proxy.url,
             &proxy.url,
             &channel,
             json!({ "transports": [transport], "minDelay": 200 }),
         )
         .await;
-        page.wait_for("log.some((e) => e.state === 'open')").await;
         let mut ids = Vec::new();
         for body in ["one", "two"] {
             ids.push(
@@ -588,15 +592,14 @@ async fn a_lagged_client_is_told_reconnects_at_once_and_is_told_the_gap() {
     let browser = Browser::launch().await;
     for transport in ["ws", "sse", "stream"] {
         let channel = format!("lagging-{transport}");
-        let page = browser.page(&format!("{}/healthz", server.url)).await;
-        subscribe(
-            &page,
+        let page = open(
+            &browser,
+            &server.url,
             &server.url,
             &channel,
             json!({ "transports": [transport] }),
         )
         .await;
-        page.wait_for("log.some((e) => e.state === 'open')").await;
         // The page stops reading for three seconds (its only thread is
         // busy) while 40 MB are published: past what the socket buffers and
         // the browser hold, and far past history and buffer.
@@ -671,9 +674,9 @@ async fn a_lagged_client_is_told_reconnects_at_once_and_is_told_the_gap() {
 async fn errors_that_retrying_cannot_mend_end_the_subscription_and_publish_rejects_with_the_code() {
     let server = Server::start().await;
     let browser = Browser::launch().await;
-    let page = browser.page(&format!("{}/healthz", server.url)).await;
-    subscribe(
-        &page,
+    let page = open(
+        &browser,
+        &server.url,
         &server.url,
         "not a channel name",
         json!({ "transports": ["sse", "stream"] }),
@@ -747,7 +750,6 @@ async fn a_page_on_another_origin_subscribes_and_publishes_without_a_preflight()
             json!({ "transports": [transport], "pollInterval": 100 }),
         )
         .await;
-        page.wait_for("log.some((e) => e.state === 'open')").await;
         let ids = page
             .eval(&format!(
                 r#"(async () => [
