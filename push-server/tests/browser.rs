@@ -674,9 +674,9 @@ async fn a_lagged_client_is_told_reconnects_at_once_and_is_told_the_gap() {
 async fn errors_that_retrying_cannot_mend_end_the_subscription_and_publish_rejects_with_the_code() {
     let server = Server::start().await;
     let browser = Browser::launch().await;
-    let page = open(
-        &browser,
-        &server.url,
+    let page = browser.page(&format!("{}/healthz", server.url)).await;
+    subscribe(
+        &page,
         &server.url,
         "not a channel name",
         json!({ "transports": ["sse", "stream"] }),
@@ -742,9 +742,9 @@ async fn a_page_on_another_origin_subscribes_and_publishes_without_a_preflight()
     let browser = Browser::launch().await;
     for transport in TRANSPORTS {
         let channel = format!("cors-{transport}");
-        let page = browser.page(&format!("{}/healthz", pages.url)).await;
-        subscribe(
-            &page,
+        let page = open(
+            &browser,
+            &pages.url,
             &api.url,
             &channel,
             json!({ "transports": [transport], "pollInterval": 100 }),
