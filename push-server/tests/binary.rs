@@ -133,3 +133,49 @@ fn says_what_to_check_when_redis_cannot_be_reached() {
     assert!(stderr.contains("cannot reach Redis"), "{stderr}");
     assert!(stderr.contains("redis://HOST:PORT/DB"), "{stderr}");
 }
+
+#[tokio::test]
+async fn serves_the_demo_page_and_the_browser_client_with_their_types_and_caching() {
+    let (mut child, _stdout, url) = process::start(&[]);
+    let http = HttpClient::new(&url, Protocol::Http1);
+
+    let script = http.get("/client/push.js").await.unwrap();
+    assert_eq!(script.status, 200);
+    assert_eq!(
+        script.headers["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(script.headers["cache-control"], "public, max-age=600");
+    assert_eq!(script.headers["access-control-allow-origin"], "*");
+    assert_eq!(script.body, push_tower::client::SCRIPT.as_bytes());
+    let etag = script.headers["etag"].to_str().unwrap().to_owned();
+    let revalidated = http
+        .fetch(
+            http::Method::GET,
+            "/client/push.js",
+            &[("if-none-match", &etag)],
+            bytes::Bytes::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status, 304);
+    assert!(revalidated.body.is_empty());
+
+    let page = http.get("/").await.unwrap();
+    assert_eq!(page.status, 200);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(page.headers["cache-control"], "no-cache");
+    assert_eq!(page.body, push_server::DEMO_PAGE.as_bytes());
+    assert!(std::str::from_utf8(&page.body)
+        .unwrap()
+        .contains(r#"import { subscribe, publish } from "/client/push.js";"#));
+
+    // The protocol is still all there, and other paths are its 404.
+    assert_eq!(http.get("/healthz").await.unwrap().status, 200);
+    let missing = http.get("/client/other.js").await.unwrap();
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.error_code().as_deref(), Some("not_found"));
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
