@@ -62,6 +62,15 @@ pub struct ServerFlags {
     /// Seconds open connections get to finish on shutdown.
     #[arg(long, default_value_t = 5)]
     pub drain_secs: u64,
+    /// Milliseconds a client has to send a request's head, from the moment
+    /// its connection opens or its previous answer is sent; a connection
+    /// that has not by then (slowloris, or idle between requests) is closed.
+    #[arg(long, default_value_t = push_tower::serve::HEADER_READ_TIMEOUT.as_millis() as u64)]
+    pub header_read_timeout_ms: u64,
+    /// Largest HTTP/1.1 request head (request line and headers) in bytes; a
+    /// larger one is answered 431 (at least 8192).
+    #[arg(long, default_value_t = push_tower::serve::MAX_HEADER_LIST_BYTES as usize)]
+    pub max_header_bytes: usize,
 }
 
 impl ServerFlags {
@@ -70,7 +79,8 @@ impl ServerFlags {
     /// # Errors
     ///
     /// A sentence naming the flag to change, if the limits break
-    /// [`Limits::validate`] or `--max-channels` is 0.
+    /// [`Limits::validate`], `--max-channels` or `--header-read-timeout-ms`
+    /// is 0, or `--max-header-bytes` is under 8192.
     pub fn hub_config(&self) -> Result<HubConfig, String> {
         let limits = Limits {
             history_events: self.history_events,
@@ -85,6 +95,12 @@ impl ServerFlags {
         if self.max_channels == 0 {
             return Err("--max-channels must be at least 1".to_owned());
         }
+        if self.max_header_bytes < 8192 {
+            return Err("--max-header-bytes must be at least 8192".to_owned());
+        }
+        if self.header_read_timeout_ms == 0 {
+            return Err("--header-read-timeout-ms must be at least 1".to_owned());
+        }
         Ok(HubConfig {
             limits,
             max_channels: self.max_channels,
@@ -94,6 +110,11 @@ impl ServerFlags {
     /// How long open connections get to finish on shutdown.
     pub fn drain_deadline(&self) -> Duration {
         Duration::from_secs(self.drain_secs)
+    }
+
+    /// How long a client has to send a request's head.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
     }
 }
 

@@ -87,6 +87,8 @@ async fn run<C: Channels>(
     let served = serve(listener, Site::new(push.router()))
         .with_push(push)
         .drain_deadline(args.drain_deadline())
+        .header_read_timeout(args.header_read_timeout())
+        .max_header_bytes(args.max_header_bytes)
         .with_graceful_shutdown(stop_signal())
         .await;
     match served {

@@ -48,7 +48,7 @@ use bytes::BytesMut;
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -103,6 +103,9 @@ pub const MAX_CONCURRENT_STREAMS: u32 = 1024;
 /// The largest request head an HTTP/2 client may send, as hyper allows.
 pub const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 
+/// The default of [`Serve::header_read_timeout`].
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What every HTTP/2 connection starts with.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -115,6 +118,8 @@ pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
         drain: None,
         drain_deadline: Duration::from_secs(10),
         keep_alive: Some(Duration::from_secs(20)),
+        header_read_timeout: HEADER_READ_TIMEOUT,
+        max_header_bytes: MAX_HEADER_LIST_BYTES as usize,
     }
 }
 
@@ -127,6 +132,8 @@ pub struct Serve<S> {
     drain: Option<Drain>,
     drain_deadline: Duration,
     keep_alive: Option<Duration>,
+    header_read_timeout: Duration,
+    max_header_bytes: usize,
 }
 
 impl<S, B> Serve<S>
@@ -167,6 +174,33 @@ where
         self
     }
 
+    /// How long a client has to send a request's head, from the moment its
+    /// connection opens or its previous answer is sent: a connection that
+    /// has not sent a complete head by then (nothing at all, half a head,
+    /// or a head one byte at a time) is closed. Default
+    /// [`HEADER_READ_TIMEOUT`], 10 s.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// The largest HTTP/1.1 request head (request line and headers) read;
+    /// a larger one is answered `431 Request Header Fields Too Large` and
+    /// the connection closed. Default [`MAX_HEADER_LIST_BYTES`], 16 KiB,
+    /// the same bound HTTP/2 clients are given.
+    ///
+    /// # Panics
+    ///
+    /// When `bytes` is under 8 KiB, the least hyper's parser works with.
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        assert!(
+            bytes >= 8192,
+            "max_header_bytes must be at least 8192, the least hyper's HTTP/1.1 parser works with"
+        );
+        self.max_header_bytes = bytes;
+        self
+    }
+
     /// Serves until the process ends.
     ///
     /// # Errors
@@ -193,6 +227,8 @@ where
             drain,
             drain_deadline,
             keep_alive,
+            header_read_timeout,
+            max_header_bytes,
         } = self;
         let lag_grace = drain
             .as_ref()
@@ -222,8 +258,8 @@ where
                     connections.spawn(serve_connection(
                         stream,
                         service.clone(),
+                        Http1Limits { header_read_timeout, max_header_bytes, lag_grace },
                         limits,
-                        lag_grace,
                         shutting_down.clone(),
                     ));
                     while connections.try_join_next().is_some() {}
@@ -254,26 +290,42 @@ where
 }
 
 /// Serves one connection on the HTTP version its first bytes announce.
+/// What bounds an HTTP/1.1 connection.
+#[derive(Clone, Copy)]
+struct Http1Limits {
+    header_read_timeout: Duration,
+    max_header_bytes: usize,
+    lag_grace: Duration,
+}
+
 async fn serve_connection<S: Served>(
     mut stream: TcpStream,
     service: S,
+    http1: Http1Limits,
     limits: http2::Limits,
-    lag_grace: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
     let mut first = BytesMut::with_capacity(PREFACE.len());
-    let is_http2 = loop {
-        match stream.read_buf(&mut first).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+    // A client that sends nothing, or part of the preface, is dropped when
+    // the head would have been.
+    let sniffed = tokio::time::timeout(http1.header_read_timeout, async {
+        loop {
+            match stream.read_buf(&mut first).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            let seen = first.len().min(PREFACE.len());
+            if first[..seen] != PREFACE[..seen] {
+                return Some(false);
+            }
+            if seen == PREFACE.len() {
+                return Some(true);
+            }
         }
-        let seen = first.len().min(PREFACE.len());
-        if first[..seen] != PREFACE[..seen] {
-            break false;
-        }
-        if seen == PREFACE.len() {
-            break true;
-        }
+    })
+    .await;
+    let Ok(Some(is_http2)) = sniffed else {
+        return;
     };
     let io = Rewind::new(first.freeze(), stream);
     if is_http2 {
@@ -281,7 +333,7 @@ async fn serve_connection<S: Served>(
         // every connection's task would otherwise be as large.
         Box::pin(http2::serve_connection(io, service, limits, shutdown)).await;
     } else {
-        serve_http1(io, service, lag_grace, shutdown).await;
+        serve_http1(io, service, http1, shutdown).await;
     }
 }
 
@@ -295,15 +347,20 @@ async fn serve_connection<S: Served>(
 async fn serve_http1<S: Served>(
     io: Rewind<TcpStream>,
     service: S,
-    grace: Duration,
+    limits: Http1Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let grace = limits.lag_grace;
     let stalled_reader = StalledReader::default();
     let service = Http1Service {
         inner: service,
         stalled_reader: stalled_reader.clone(),
     };
     let connection = hyper::server::conn::http1::Builder::new()
+        // hyper enforces the head's timeout only when it has a timer.
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.max_header_bytes)
         .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
         .with_upgrades();
     let mut connection = pin!(connection);

@@ -1,0 +1,159 @@
+//! Clients that hold a connection without finishing a request head
+//! (slowloris) are dropped after `Serve::header_read_timeout`, and a head
+//! over `Serve::max_header_bytes` is answered `431`; the server keeps
+//! serving others throughout.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use push_core::{Hub, HubConfig};
+use push_tower::{serve, Config, Push};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The timeout these tests give the server.
+const HEAD_TIMEOUT: Duration = Duration::from_millis(500);
+
+async fn start() -> SocketAddr {
+    let push = Push::new(Hub::new(HubConfig::default()), Config::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        serve(listener, push.router())
+            .with_push(push)
+            .header_read_timeout(HEAD_TIMEOUT)
+            .run(),
+    );
+    addr
+}
+
+/// Reads until the server closes the connection; returns what it sent.
+/// Fails if the server has not closed it long after the timeout.
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(HEAD_TIMEOUT * 20, async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => answer.extend_from_slice(&buffer[..read]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server still holds the connection");
+    answer
+}
+
+/// A plain request on a fresh connection is served.
+async fn still_serving(addr: SocketAddr) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed() {
+    let addr = start().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    assert!(read_until_closed(&mut stream).await.is_empty());
+    still_serving(addr).await;
+}
+
+#[tokio::test]
+async fn part_of_the_http2_preface_then_nothing_is_closed() {
+    let addr = start().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    assert!(read_until_closed(&mut stream).await.is_empty());
+    still_serving(addr).await;
+}
+
+#[tokio::test]
+async fn half_a_head_then_nothing_is_closed() {
+    let addr = start().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /channels/news/poll HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    read_until_closed(&mut stream).await;
+    still_serving(addr).await;
+}
+
+#[tokio::test]
+async fn a_head_sent_a_line_at_a_time_is_closed_when_the_time_is_up() {
+    let addr = start().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /channels/news/poll HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    // A header line every tenth of the timeout, forever: bytes keep
+    // coming, but the head is never done.
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        for line in 0..1000 {
+            tokio::time::sleep(HEAD_TIMEOUT / 10).await;
+            if writer
+                .write_all(format!("x-line-{line}: slow\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return line;
+            }
+        }
+        panic!("the server took 1,000 header lines, a tenth of its timeout apart");
+    });
+    let mut buffer = [0u8; 1024];
+    let closed = tokio::time::timeout(HEAD_TIMEOUT * 20, async {
+        while let Ok(read) = reader.read(&mut buffer).await {
+            if read == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the server still holds the trickling connection"
+    );
+    trickle.abort();
+    still_serving(addr).await;
+}
+
+#[tokio::test]
+async fn a_head_over_the_limit_is_431() {
+    let addr = start().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let big = "a".repeat(100_000);
+    let request = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {big}\r\n\r\n");
+    // The server may close before taking every byte; what it answered counts.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let answer = read_until_closed(&mut stream).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 431"),
+        "{}",
+        String::from_utf8_lossy(&answer[..answer.len().min(200)])
+    );
+    // Just under the limit is served.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let fits = "a".repeat(15_000);
+    let request =
+        format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {fits}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut stream).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
