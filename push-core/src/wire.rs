@@ -173,6 +173,32 @@ impl WireError {
         )
     }
 
+    /// `bad_event_name`, `bad_cursor` or `bad_timeout` (by `key`): a query
+    /// value that is not UTF-8 once percent-decoded.
+    pub fn query_not_utf8(key: &str) -> Self {
+        let code = match key {
+            "event" => ErrorCode::BadEventName,
+            "timeout" => ErrorCode::BadTimeout,
+            _ => ErrorCode::BadCursor,
+        };
+        Self::new(
+            code,
+            format!(
+                "`{key}` is not UTF-8 once percent-decoded; percent-encode the value's UTF-8 bytes"
+            ),
+        )
+    }
+
+    /// `bad_body`: the request body did not arrive within `secs` seconds.
+    pub fn body_too_slow(secs: u64) -> Self {
+        Self::new(
+            ErrorCode::BadBody,
+            format!(
+                "the request body did not arrive within {secs} s; send it at once, in one request"
+            ),
+        )
+    }
+
     /// `bad_body`: the request body could not be read to its end.
     pub fn bad_body() -> Self {
         Self::new(

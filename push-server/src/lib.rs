@@ -67,6 +67,10 @@ pub struct ServerFlags {
     /// that has not by then (slowloris, or idle between requests) is closed.
     #[arg(long, default_value_t = push_tower::serve::HEADER_READ_TIMEOUT.as_millis() as u64)]
     pub header_read_timeout_ms: u64,
+    /// Milliseconds a publish's body may take once its head has arrived;
+    /// a body that stalls is answered 400 bad_body.
+    #[arg(long, default_value_t = push_tower::Config::default().body_read_timeout.as_millis() as u64)]
+    pub body_read_timeout_ms: u64,
     /// Largest HTTP/1.1 request head (request line and headers) in bytes; a
     /// larger one is answered 431 (at least 8192).
     #[arg(long, default_value_t = push_tower::serve::MAX_HEADER_LIST_BYTES as usize)]
@@ -110,6 +114,12 @@ impl ServerFlags {
     /// How long open connections get to finish on shutdown.
     pub fn drain_deadline(&self) -> Duration {
         Duration::from_secs(self.drain_secs)
+    }
+
+    /// The push services' settings from the flags.
+    pub fn config(&self) -> push_tower::Config {
+        push_tower::Config::default()
+            .body_read_timeout(Duration::from_millis(self.body_read_timeout_ms))
     }
 
     /// How long a client has to send a request's head.

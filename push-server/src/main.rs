@@ -18,7 +18,7 @@ use clap::Parser;
 use push_core::{Channels, Hub};
 use push_redis::{RedisChannels, RedisConfig};
 use push_server::{stop_signal, ServerFlags, Site};
-use push_tower::{serve, Config, Push};
+use push_tower::{serve, Push};
 use tokio::net::TcpListener;
 
 /// Serve push channels with every technique: an in-memory hub, or channels
@@ -80,7 +80,7 @@ async fn run<C: Channels>(
     args: &ServerFlags,
     kept: &str,
 ) -> ExitCode {
-    let push = Push::new(channels, Config::default());
+    let push = Push::new(channels, args.config());
     let address = listener.local_addr().unwrap_or(args.listen);
     println!("push-server listening on http://{address}");
     println!("push-server: channels kept {kept}");

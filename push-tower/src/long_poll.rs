@@ -64,15 +64,13 @@ pub(crate) fn respond<C: Channels, B>(
         return ResponseFuture::error(refusal);
     }
     let long_poll_max = push.channels().limits().long_poll_max;
-    let query = Query::parse(request.uri());
-    let prepared = query
-        .hold(config.long_poll_default, long_poll_max)
-        .and_then(|hold| {
-            Ok((
-                hold,
-                Subscribe::with_query(channel, request.headers(), query)?,
-            ))
-        });
+    let prepared = Query::parse(request.uri()).and_then(|query| {
+        let hold = query.hold(config.long_poll_default, long_poll_max)?;
+        Ok((
+            hold,
+            Subscribe::with_query(channel, request.headers(), query)?,
+        ))
+    });
     let (hold, subscribe) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => return ResponseFuture::error(error),

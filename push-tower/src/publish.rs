@@ -58,7 +58,10 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let max = push.channels().limits().max_event_bytes;
-    let query = Query::parse(request.uri());
+    let query = match Query::parse(request.uri()) {
+        Ok(query) => query,
+        Err(error) => return ResponseFuture::error(error),
+    };
     // Checked before reading a body that would be refused anyway.
     let name = match query.event.as_deref().map(EventName::new).transpose() {
         Ok(name) => name,
@@ -75,12 +78,15 @@ where
     let is_text = is_text(request.headers());
     let push = push.clone();
     ResponseFuture::pending(async move {
-        let bytes = match Limited::new(request.into_body(), max).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+        let within = push.config().body_read_timeout;
+        let read = tokio::time::timeout(within, Limited::new(request.into_body(), max).collect());
+        let bytes = match read.await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
                 return error::response(WireError::body_too_large(max))
             }
-            Err(_) => return error::response(WireError::bad_body()),
+            Ok(Err(_)) => return error::response(WireError::bad_body()),
+            Err(_) => return error::response(WireError::body_too_slow(within.as_secs())),
         };
         let data = if is_text {
             match Data::text_from_utf8(bytes) {

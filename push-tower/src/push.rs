@@ -39,6 +39,10 @@ pub struct Config {
     /// dropped: an HTTP/1.1 stream's connection under
     /// [`serve`](crate::serve()), or a WebSocket. Default 5 s.
     pub lag_grace: Duration,
+    /// How long a publish's body may take to arrive once its head has: a
+    /// client that sends part of a body and stalls is answered
+    /// `400 bad_body` when it passes. Default 10 s.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Config {
@@ -50,6 +54,7 @@ impl Default for Config {
             max_write_bytes: 256 * 1024,
             shutdown_retry_after: 2,
             lag_grace: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -81,6 +86,12 @@ impl Config {
     /// Sets [`Config::max_write_bytes`].
     pub fn max_write_bytes(mut self, bytes: usize) -> Self {
         self.max_write_bytes = bytes.max(1);
+        self
+    }
+
+    /// Sets [`Config::body_read_timeout`].
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
         self
     }
 

@@ -21,41 +21,41 @@ pub(crate) struct Query<'a> {
 
 impl<'a> Query<'a> {
     /// Reads `application/x-www-form-urlencoded` pairs from the URI's query.
-    pub(crate) fn parse(uri: &'a Uri) -> Query<'a> {
+    /// Values borrow from the URI unless they have escapes to decode.
+    ///
+    /// # Errors
+    ///
+    /// A value of the contract's that is not UTF-8 once decoded
+    /// (`event=%FF`): refused rather than stored altered.
+    pub(crate) fn parse(uri: &'a Uri) -> Result<Query<'a>, WireError> {
         let mut query = Query::default();
-        let Some(raw) = uri.query() else {
-            return query;
-        };
-        if memchr::memchr2(b'%', b'+', raw.as_bytes()).is_some() {
-            for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
-                query.offer(&key, value);
-            }
-            return query;
-        }
-        // Nothing to decode (the usual request): split by hand, exactly as
-        // the decoder would, without its per-byte work.
-        let mut rest = raw;
+        let mut rest = uri.query().unwrap_or_default();
         while !rest.is_empty() {
             let (pair, next) = split_at_first(rest, b'&');
             rest = next.unwrap_or_default();
-            if !pair.is_empty() {
-                let (key, value) = split_at_first(pair, b'=');
-                query.offer(key, Cow::Borrowed(value.unwrap_or_default()));
+            if pair.is_empty() {
+                continue;
+            }
+            let (key, value) = split_at_first(pair, b'=');
+            // A key that is not UTF-8 is no key of the contract's: ignored.
+            let Some(key) = decode(key) else { continue };
+            if let Some(slot) = query.slot(&key) {
+                let value = decode(value.unwrap_or_default())
+                    .ok_or_else(|| WireError::query_not_utf8(&key))?;
+                slot.get_or_insert(value);
             }
         }
-        query
+        Ok(query)
     }
 
-    fn offer(&mut self, key: &str, value: Cow<'a, str>) {
-        let slot = match key {
-            "after" => &mut self.after,
-            "from" => &mut self.from,
-            "event" => &mut self.event,
-            "timeout" => &mut self.timeout,
-            _ => return,
-        };
-        if slot.is_none() {
-            *slot = Some(value);
+    /// Where the value of `key` goes, if the contract defines it.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Cow<'a, str>>> {
+        match key {
+            "after" => Some(&mut self.after),
+            "from" => Some(&mut self.from),
+            "event" => Some(&mut self.event),
+            "timeout" => Some(&mut self.timeout),
+            _ => None,
         }
     }
 
@@ -87,6 +87,18 @@ fn split_at_first(text: &str, separator: u8) -> (&str, Option<&str>) {
     }
 }
 
+/// Decodes one form-urlencoded key or value (`+` is a space, `%XX` a
+/// byte), borrowing when there is nothing to decode; `None` when the bytes
+/// are not UTF-8.
+fn decode(raw: &str) -> Option<Cow<'_, str>> {
+    if memchr::memchr2(b'%', b'+', raw.as_bytes()).is_none() {
+        return Some(Cow::Borrowed(raw));
+    }
+    let spaced = raw.replace('+', " ");
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&spaced).collect();
+    String::from_utf8(bytes).ok().map(Cow::Owned)
+}
+
 /// Where delivery starts: `Last-Event-ID` > `after` > `from=earliest` > now.
 pub(crate) fn start(headers: &HeaderMap, query: &Query) -> Result<Start, WireError> {
     let last_event_id = match headers.get("last-event-id") {
@@ -112,7 +124,7 @@ mod tests {
         let uri: Uri = "/x?after=a%2Db&after=zzz&event=hi+there&other=1"
             .parse()
             .unwrap();
-        let query = Query::parse(&uri);
+        let query = Query::parse(&uri).unwrap();
         assert_eq!(query.after.as_deref(), Some("a-b"));
         assert_eq!(query.event.as_deref(), Some("hi there"));
         assert_eq!(query.from, None);
@@ -127,10 +139,12 @@ mod tests {
             "event=x&from==",
         ] {
             let uri: Uri = format!("/x?{raw}").parse().unwrap();
-            let query = Query::parse(&uri);
+            let query = Query::parse(&uri).unwrap();
             let mut expected = Query::default();
             for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
-                expected.offer(&key, Cow::Owned(value.into_owned()));
+                if let Some(slot) = expected.slot(&key) {
+                    slot.get_or_insert(Cow::Owned(value.into_owned()));
+                }
             }
             assert_eq!(format!("{query:?}"), format!("{expected:?}"), "{raw}");
             assert!(
@@ -141,6 +155,39 @@ mod tests {
                 "{raw}: a value was copied"
             );
         }
+    }
+
+    #[test]
+    fn escaped_values_decode_as_the_form_decoder_does_and_non_utf8_is_refused() {
+        for raw in [
+            "event=%E2%9C%93+ok&after=a%2Db",
+            "event=caf%C3%A9&timeout=1%2E5",
+            "%65vent=x",
+        ] {
+            let uri: Uri = format!("/x?{raw}").parse().unwrap();
+            let query = Query::parse(&uri).unwrap();
+            let mut expected = Query::default();
+            for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+                if let Some(slot) = expected.slot(&key) {
+                    slot.get_or_insert(Cow::Owned(value.into_owned()));
+                }
+            }
+            assert_eq!(format!("{query:?}"), format!("{expected:?}"), "{raw}");
+        }
+        for (raw, code) in [
+            ("event=%FF", "bad_event_name"),
+            ("event=%C0%AF", "bad_event_name"),
+            ("after=%80", "bad_cursor"),
+            ("from=%FE", "bad_cursor"),
+            ("timeout=%FF", "bad_timeout"),
+        ] {
+            let uri: Uri = format!("/x?{raw}").parse().unwrap();
+            let error = Query::parse(&uri).unwrap_err();
+            assert_eq!(error.code().as_str(), code, "{raw}");
+        }
+        // Keys and values the contract does not define are ignored, whatever they hold.
+        let uri: Uri = "/x?other=%FF&%FF=1&event=ok".parse().unwrap();
+        assert_eq!(Query::parse(&uri).unwrap().event.as_deref(), Some("ok"));
     }
 
     #[test]

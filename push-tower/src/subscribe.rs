@@ -22,7 +22,7 @@ impl Subscribe {
         channel: ChannelName,
         request: &Request<B>,
     ) -> Result<Self, WireError> {
-        Self::with_query(channel, request.headers(), Query::parse(request.uri()))
+        Self::with_query(channel, request.headers(), Query::parse(request.uri())?)
     }
 
     /// As [`Subscribe::from_request`], with the query already parsed.

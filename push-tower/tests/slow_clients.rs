@@ -1,7 +1,8 @@
 //! Clients that hold a connection without finishing a request head
-//! (slowloris) are dropped after `Serve::header_read_timeout`, and a head
-//! over `Serve::max_header_bytes` is answered `431`; the server keeps
-//! serving others throughout.
+//! (slowloris) are dropped after `Serve::header_read_timeout`, a publish
+//! whose body stalls is answered `400 bad_body` after
+//! `Config::body_read_timeout`, and a head over `Serve::max_header_bytes`
+//! is answered `431`; the server keeps serving others throughout.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,7 +16,8 @@ use tokio::net::TcpStream;
 const HEAD_TIMEOUT: Duration = Duration::from_millis(500);
 
 async fn start() -> SocketAddr {
-    let push = Push::new(Hub::new(HubConfig::default()), Config::default());
+    let config = Config::default().body_read_timeout(HEAD_TIMEOUT);
+    let push = Push::new(Hub::new(HubConfig::default()), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
@@ -156,4 +158,45 @@ async fn a_head_over_the_limit_is_431() {
         "{}",
         String::from_utf8_lossy(&answer)
     );
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_is_answered_bad_body_and_nothing_is_stored() {
+    let addr = start().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /channels/stalled HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\r\nx",
+        )
+        .await
+        .unwrap();
+    let answer = String::from_utf8(read_until_closed(&mut stream).await).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains(r#""error":"bad_body""#), "{answer}");
+    // Nothing was published.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /channels/stalled/poll?from=earliest HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = String::from_utf8(read_until_closed(&mut stream).await).unwrap();
+    assert!(answer.contains(r#""messages":[]"#), "{answer}");
+}
+
+#[tokio::test]
+async fn an_event_name_that_is_not_utf8_is_refused_not_stored_altered() {
+    let addr = start().await;
+    for name in ["%FF", "%C0%AF", "ok%80"] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "POST /channels/names?event={name} HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let answer = String::from_utf8(read_until_closed(&mut stream).await).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{name}: {answer}");
+        assert!(
+            answer.contains(r#""error":"bad_event_name""#),
+            "{name}: {answer}"
+        );
+    }
 }
