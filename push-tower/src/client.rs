@@ -37,7 +37,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use crate::body::PushBody;
-use crate::{error, ResponseFuture};
+use crate::{error, response, ResponseFuture};
 
 /// The browser client's source: an ES module exporting `subscribe` and
 /// `publish`.
@@ -106,13 +106,8 @@ impl StaticFile {
         if request.method() != Method::GET && request.method() != Method::HEAD {
             return error::method_not_allowed("GET, HEAD");
         }
-        let current = request
-            .headers()
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .any(|tag| tag.trim().trim_start_matches("W/") == self.etag);
+        let current = response::entity_tags(request.headers().get_all(header::IF_NONE_MATCH))
+            .any(|tag| tag == self.etag);
         let mut response = if current {
             let mut response = Response::new(PushBody::empty());
             *response.status_mut() = StatusCode::NOT_MODIFIED;

@@ -100,19 +100,10 @@ fn set_etag(headers: &mut HeaderMap, cursor: EventId) {
 /// Whether `If-None-Match` names the quoted cursor (or `*`).
 fn if_none_match_names(values: &[HeaderValue], cursor: EventId) -> bool {
     let cursor = cursor.to_string();
-    values
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|tag| tag.trim())
-        .any(|tag| {
-            tag == "*"
-                || tag
-                    .trim_start_matches("W/")
-                    .strip_prefix('"')
-                    .and_then(|tag| tag.strip_suffix('"'))
-                    == Some(cursor.as_str())
-        })
+    response::entity_tags(values).any(|tag| {
+        tag == "*"
+            || tag.strip_prefix('"').and_then(|tag| tag.strip_suffix('"')) == Some(cursor.as_str())
+    })
 }
 
 /// Answers up to this many bytes are copied into one buffer: hyper spends

@@ -35,6 +35,18 @@ pub(crate) fn stream(content_type: &'static str, body: PushBody) -> Response<Pus
     response
 }
 
+/// The entity tags that `If-None-Match` values list, weak ones (`W/`)
+/// as strong, quotes kept: `"a"` and `*` as sent.
+pub(crate) fn entity_tags<'a>(
+    values: impl IntoIterator<Item = &'a HeaderValue>,
+) -> impl Iterator<Item = &'a str> {
+    values
+        .into_iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+}
+
 /// An answer with no body.
 pub(crate) fn empty(status: StatusCode) -> Response<PushBody> {
     let mut response = Response::new(PushBody::empty());
