@@ -189,6 +189,14 @@ fn events(log: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+/// The ids of the events in `log`, in order.
+fn event_ids(log: &[Value]) -> Vec<String> {
+    events(log)
+        .iter()
+        .map(|event| event["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn states(log: &[Value]) -> Vec<String> {
     log.iter()
         .filter(|entry| entry["kind"] == "status")
@@ -384,11 +392,11 @@ async fn a_cut_connection_resumes_from_the_cursor_with_nothing_lost_or_repeated(
             wait_for_events(&page, ids.len()).await;
         }
         let log = log(&page).await;
-        let received: Vec<String> = events(&log)
-            .iter()
-            .map(|event| event["id"].as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(received, ids, "{transport}: every event once, in order");
+        assert_eq!(
+            event_ids(&log),
+            ids,
+            "{transport}: every event once, in order"
+        );
         if !transport.ends_with("poll") {
             // A stream feels the cut; a poll between requests may not.
             assert!(
@@ -427,11 +435,7 @@ async fn with_websocket_refused_the_client_falls_back_and_receives_everything() 
         );
     }
     let log = wait_for_events(&page, ids.len()).await;
-    let received: Vec<Value> = events(&log)
-        .iter()
-        .map(|event| event["id"].clone())
-        .collect();
-    assert_eq!(received, ids.iter().map(|id| json!(id)).collect::<Vec<_>>());
+    assert_eq!(event_ids(&log), ids);
     assert_eq!(
         states(&log),
         ["ws:connecting", "ws:fallback", "sse:connecting", "sse:open"]
@@ -532,15 +536,7 @@ async fn shutdown_reconnects_after_the_servers_hint_to_the_next_server_from_the_
             );
         }
         let log = wait_for_events(&page, 4).await;
-        let received: Vec<Value> = events(&log)
-            .iter()
-            .map(|event| event["id"].clone())
-            .collect();
-        assert_eq!(
-            received,
-            ids.iter().map(|id| json!(id)).collect::<Vec<_>>(),
-            "{transport}"
-        );
+        assert_eq!(event_ids(&log), ids, "{transport}");
         let signals: Vec<String> = log
             .iter()
             .filter(|entry| entry["kind"] == "signal")
@@ -635,27 +631,14 @@ async fn a_lagged_client_is_told_reconnects_at_once_and_is_told_the_gap() {
         // retained ones to the last: in order, none twice.
         let position = |entry: &&Value| log.iter().position(|e| e == *entry).unwrap();
         let (lagged_at, gap_at) = (position(&signals[0]), position(&signals[1]));
-        let before: Vec<&Value> = log[..lagged_at]
-            .iter()
-            .filter(|e| e["kind"] == "event")
-            .map(|e| &e["id"])
-            .collect();
-        let after: Vec<&Value> = log[gap_at..]
-            .iter()
-            .filter(|e| e["kind"] == "event")
-            .map(|e| &e["id"])
-            .collect();
-        let before_ids: Vec<Value> = ids[..before.len()].iter().map(|id| json!(id)).collect();
-        assert_eq!(before, before_ids.iter().collect::<Vec<_>>(), "{transport}");
+        let before = event_ids(&log[..lagged_at]);
+        let after = event_ids(&log[gap_at..]);
+        assert_eq!(before, ids[..before.len()], "{transport}");
         if let Some(last_before) = before.last() {
             // The lagged cursor is the last event delivered.
-            assert_eq!(&signals[0]["cursor"], *last_before, "{transport}");
+            assert_eq!(signals[0]["cursor"], *last_before, "{transport}");
         }
-        let after_ids: Vec<Value> = ids[ids.len() - after.len()..]
-            .iter()
-            .map(|id| json!(id))
-            .collect();
-        assert_eq!(after, after_ids.iter().collect::<Vec<_>>(), "{transport}");
+        assert_eq!(after, ids[ids.len() - after.len()..], "{transport}");
         assert!(
             before.len() + after.len() < ids.len(),
             "{transport}: events were missed"
@@ -762,11 +745,7 @@ async fn a_page_on_another_origin_subscribes_and_publishes_without_a_preflight()
             ))
             .await;
         let log = wait_for_events(&page, 3).await;
-        let received: Vec<Value> = events(&log)
-            .iter()
-            .map(|event| event["id"].clone())
-            .collect();
-        assert_eq!(json!(received), ids, "{transport}");
+        assert_eq!(json!(event_ids(&log)), ids, "{transport}");
         assert_event_is(&events(&log)[2], ids[2].as_str().unwrap(), None, None, &[4]);
     }
     let methods = methods.lock().unwrap().clone();
