@@ -47,19 +47,22 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
     answer
 }
 
+/// Sends `request` on a fresh connection; returns what the server answered
+/// before it closed the connection.
+async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    String::from_utf8(read_until_closed(&mut stream).await).unwrap()
+}
+
 /// A plain request on a fresh connection is served.
 async fn still_serving(addr: SocketAddr) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let answer = read_until_closed(&mut stream).await;
-    assert!(
-        answer.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
+    let answer = exchange(
+        addr,
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
 #[tokio::test]
@@ -147,39 +150,29 @@ async fn a_head_over_the_limit_is_431() {
         String::from_utf8_lossy(&answer[..answer.len().min(200)])
     );
     // Just under the limit is served.
-    let mut stream = TcpStream::connect(addr).await.unwrap();
     let fits = "a".repeat(15_000);
     let request =
         format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {fits}\r\nconnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let answer = read_until_closed(&mut stream).await;
-    assert!(
-        answer.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
+    let answer = exchange(addr, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
 #[tokio::test]
 async fn a_body_that_stalls_is_answered_bad_body_and_nothing_is_stored() {
     let addr = start().await;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(
-            b"POST /channels/stalled HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\r\nx",
-        )
-        .await
-        .unwrap();
-    let answer = String::from_utf8(read_until_closed(&mut stream).await).unwrap();
+    let answer = exchange(
+        addr,
+        b"POST /channels/stalled HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\r\nx",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains(r#""error":"bad_body""#), "{answer}");
     // Nothing was published.
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /channels/stalled/poll?from=earliest HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let answer = String::from_utf8(read_until_closed(&mut stream).await).unwrap();
+    let answer = exchange(
+        addr,
+        b"GET /channels/stalled/poll?from=earliest HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
     assert!(answer.contains(r#""messages":[]"#), "{answer}");
 }
 
@@ -187,12 +180,10 @@ async fn a_body_that_stalls_is_answered_bad_body_and_nothing_is_stored() {
 async fn an_event_name_that_is_not_utf8_is_refused_not_stored_altered() {
     let addr = start().await;
     for name in ["%FF", "%C0%AF", "ok%80"] {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
         let request = format!(
             "POST /channels/names?event={name} HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi"
         );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let answer = String::from_utf8(read_until_closed(&mut stream).await).unwrap();
+        let answer = exchange(addr, request.as_bytes()).await;
         assert!(answer.starts_with("HTTP/1.1 400"), "{name}: {answer}");
         assert!(
             answer.contains(r#""error":"bad_event_name""#),
