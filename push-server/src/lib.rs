@@ -99,8 +99,11 @@ impl ServerFlags {
         if self.max_channels == 0 {
             return Err("--max-channels must be at least 1".to_owned());
         }
-        if self.max_header_bytes < 8192 {
-            return Err("--max-header-bytes must be at least 8192".to_owned());
+        if self.max_header_bytes < push_tower::serve::MIN_HEADER_BYTES {
+            return Err(format!(
+                "--max-header-bytes must be at least {}",
+                push_tower::serve::MIN_HEADER_BYTES
+            ));
         }
         if self.header_read_timeout_ms == 0 {
             return Err("--header-read-timeout-ms must be at least 1".to_owned());

@@ -103,6 +103,10 @@ pub const MAX_CONCURRENT_STREAMS: u32 = 1024;
 /// The largest request head an HTTP/2 client may send, as hyper allows.
 pub const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 
+/// The least [`Serve::max_header_bytes`] takes: hyper's HTTP/1.1 parser
+/// works with no less.
+pub const MIN_HEADER_BYTES: usize = 8192;
+
 /// The default of [`Serve::header_read_timeout`].
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -191,11 +195,12 @@ where
     ///
     /// # Panics
     ///
-    /// When `bytes` is under 8 KiB, the least hyper's parser works with.
+    /// When `bytes` is under [`MIN_HEADER_BYTES`], the least hyper's parser
+    /// works with.
     pub fn max_header_bytes(mut self, bytes: usize) -> Self {
         assert!(
-            bytes >= 8192,
-            "max_header_bytes must be at least 8192, the least hyper's HTTP/1.1 parser works with"
+            bytes >= MIN_HEADER_BYTES,
+            "max_header_bytes must be at least {MIN_HEADER_BYTES}, the least hyper's HTTP/1.1 parser works with"
         );
         self.max_header_bytes = bytes;
         self
