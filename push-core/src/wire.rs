@@ -68,11 +68,30 @@ pub enum ErrorCode {
     ShuttingDown,
     /// The channel store failed; retry.
     Unavailable,
+    /// A request the server cannot read as HTTP: an HTTP/1.1 request with no
+    /// `Host` or with more than one.
+    BadRequest,
+    /// The request carries no credentials, or ones that are malformed,
+    /// badly signed or expired.
+    Unauthorized,
+    /// The credentials, or the request's `Origin`, do not allow this action
+    /// on this channel.
+    Forbidden,
+    /// Publishing to this channel faster than the server allows.
+    RateLimited,
+    /// The server holds as many connections as it allows.
+    TooManyConnections,
+    /// The client's address holds as many connections as the server allows
+    /// one address.
+    TooManyPeerConnections,
+    /// An HTTP/2 connection holds as many subscriptions as the server allows
+    /// one connection.
+    TooManySubscriptions,
 }
 
 impl ErrorCode {
     /// Every code a server of this crate's wire contract may send.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::BadChannel,
         ErrorCode::BadCursor,
         ErrorCode::CursorAhead,
@@ -92,6 +111,13 @@ impl ErrorCode {
         ErrorCode::TooManyChannels,
         ErrorCode::ShuttingDown,
         ErrorCode::Unavailable,
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::RateLimited,
+        ErrorCode::TooManyConnections,
+        ErrorCode::TooManyPeerConnections,
+        ErrorCode::TooManySubscriptions,
     ];
 
     /// The code on the wire, such as `bad_cursor`.
@@ -116,6 +142,13 @@ impl ErrorCode {
             ErrorCode::TooManyChannels => "too_many_channels",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::TooManyPeerConnections => "too_many_peer_connections",
+            ErrorCode::TooManySubscriptions => "too_many_subscriptions",
         }
     }
 
@@ -310,6 +343,85 @@ impl WireError {
             "the server is shutting down; retry with your cursor after the Retry-After delay",
         )
         .with_retry_after(retry_after_secs)
+    }
+
+    /// `bad_request`: an HTTP/1.1 request with `hosts` `Host` headers where
+    /// it must carry exactly one (RFC 9112, section 3.2).
+    pub fn bad_host(hosts: usize) -> Self {
+        Self::new(
+            ErrorCode::BadRequest,
+            format!(
+                "an HTTP/1.1 request must carry exactly one Host header, and this one carries {hosts}; send one, naming the server"
+            ),
+        )
+    }
+
+    /// `not_implemented`: a `Transfer-Encoding` other than `chunked` alone,
+    /// which this server cannot decode (RFC 9112, section 6.1).
+    pub fn unsupported_transfer_coding() -> Self {
+        Self::new(
+            ErrorCode::NotImplemented,
+            "this server decodes no transfer coding but `chunked`; send the body as it is, with Content-Length or `Transfer-Encoding: chunked` alone",
+        )
+    }
+
+    /// `unauthorized`: the request carries no credentials, or ones that do
+    /// not hold; `message` says which, and what to send.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    /// `forbidden`: the credentials or the `Origin` do not allow the action;
+    /// `message` says what is refused.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    /// `rate_limited` with `Retry-After`: publishing to a channel faster than
+    /// `per_second` events a second.
+    pub fn rate_limited(per_second: u32, retry_after_secs: u32) -> Self {
+        Self::new(
+            ErrorCode::RateLimited,
+            format!(
+                "this channel takes at most {per_second} publishes a second; retry after the Retry-After delay, or publish less often"
+            ),
+        )
+        .with_retry_after(retry_after_secs)
+    }
+
+    /// `too_many_connections` with `Retry-After`: the server holds `max`
+    /// connections.
+    pub fn too_many_connections(max: usize, retry_after_secs: u32) -> Self {
+        Self::new(
+            ErrorCode::TooManyConnections,
+            format!(
+                "the server holds its limit of {max} connections; retry after the Retry-After delay"
+            ),
+        )
+        .with_retry_after(retry_after_secs)
+    }
+
+    /// `too_many_peer_connections` with `Retry-After`: the client's address
+    /// holds `max` connections.
+    pub fn too_many_peer_connections(max: usize, retry_after_secs: u32) -> Self {
+        Self::new(
+            ErrorCode::TooManyPeerConnections,
+            format!(
+                "your address holds its limit of {max} connections; reuse an open connection, close one, or retry after the Retry-After delay"
+            ),
+        )
+        .with_retry_after(retry_after_secs)
+    }
+
+    /// `too_many_subscriptions`: an HTTP/2 connection holds `max`
+    /// subscriptions.
+    pub fn too_many_subscriptions(max: usize) -> Self {
+        Self::new(
+            ErrorCode::TooManySubscriptions,
+            format!(
+                "this connection holds its limit of {max} subscriptions; close one, or open another connection"
+            ),
+        )
     }
 
     /// Adds a `Retry-After` in seconds.

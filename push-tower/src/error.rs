@@ -31,16 +31,23 @@ pub fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::ReservedEventName
         | ErrorCode::BadTimeout
         | ErrorCode::BadBody
-        | ErrorCode::BadHandshake => StatusCode::BAD_REQUEST,
+        | ErrorCode::BadHandshake
+        | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::RateLimited
+        | ErrorCode::TooManyPeerConnections
+        | ErrorCode::TooManySubscriptions => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::Gone | ErrorCode::Closed => StatusCode::GONE,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
         ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
-        ErrorCode::TooManyChannels | ErrorCode::ShuttingDown | ErrorCode::Unavailable => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        ErrorCode::TooManyChannels
+        | ErrorCode::TooManyConnections
+        | ErrorCode::ShuttingDown
+        | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         // A code added to push-core before it is mapped here: the request
         // could not be served, and the JSON body still names the code.
         _ => StatusCode::INTERNAL_SERVER_ERROR,
