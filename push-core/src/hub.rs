@@ -85,9 +85,13 @@ impl fmt::Debug for ChannelName {
 pub struct HubConfig {
     /// The limits of every channel.
     pub limits: Limits,
-    /// The most channels held at once. Past it, idle channels (no subscriber,
+    /// The most channels held at once in each of two pools: channels that
+    /// have been published to, and channels that only readers (subscribers,
+    /// polls, describes) have opened. A channel moves to the first pool on
+    /// its first publish, so readers of names nobody publishes to never take
+    /// a place publishers need. Past the cap, idle channels (no subscriber,
     /// no retained event) are evicted; if none is idle, a request that would
-    /// create a channel fails with [`Error::TooManyChannels`].
+    /// add a channel to the full pool fails with [`Error::TooManyChannels`].
     pub max_channels: usize,
 }
 
@@ -120,7 +124,57 @@ pub struct Hub {
 
 struct Inner {
     config: HubConfig,
-    channels: Mutex<HashMap<ChannelName, MemoryChannel>>,
+    table: Mutex<Table>,
+}
+
+/// The hub's channels, in two pools of `max_channels` places each: channels
+/// that have been published to, and channels only readers have opened.
+#[derive(Default)]
+struct Table {
+    slots: HashMap<ChannelName, Slot>,
+    /// How many slots are `published`.
+    published: usize,
+}
+
+struct Slot {
+    channel: MemoryChannel,
+    /// Whether the incarnation has been published to, so that it holds a
+    /// publishers' place rather than a readers' one.
+    published: bool,
+}
+
+/// What a channel is looked up for, which decides the pool a new one takes
+/// its place in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Publish,
+    Read,
+}
+
+impl Table {
+    fn in_pool(&self, purpose: Purpose) -> usize {
+        match purpose {
+            Purpose::Publish => self.published,
+            Purpose::Read => self.slots.len() - self.published,
+        }
+    }
+
+    fn remove(&mut self, name: &ChannelName) -> Option<MemoryChannel> {
+        let slot = self.slots.remove(name)?;
+        self.published -= usize::from(slot.published);
+        Some(slot.channel)
+    }
+
+    /// Drops every channel that nothing depends on.
+    fn retire_idle(&mut self) {
+        let mut retired_published = 0;
+        self.slots.retain(|_, slot| {
+            let idle = slot.channel.retire_if_idle();
+            retired_published += usize::from(idle && slot.published);
+            !idle
+        });
+        self.published -= retired_published;
+    }
 }
 
 impl Hub {
@@ -138,7 +192,7 @@ impl Hub {
         Hub {
             inner: Arc::new(Inner {
                 config,
-                channels: Mutex::new(HashMap::new()),
+                table: Mutex::new(Table::default()),
             }),
         }
     }
@@ -160,7 +214,7 @@ impl Hub {
 
     fn publish_named(&self, name: &ChannelName, message: Message) -> Result<EventId, Error> {
         loop {
-            let channel = self.get_or_create(name)?;
+            let channel = self.get_or_create(name, Purpose::Publish)?;
             match channel.try_publish(message.clone()) {
                 Ok(Err(Error::Closed)) | Err(Retired) => self.forget(name, &channel),
                 Ok(result) => return result,
@@ -184,7 +238,7 @@ impl Hub {
         start: Start,
     ) -> Result<MemorySubscription, Error> {
         loop {
-            let channel = self.get_or_create(name)?;
+            let channel = self.get_or_create(name, Purpose::Read)?;
             if channel.is_closed() {
                 self.forget(name, &channel);
                 continue;
@@ -208,7 +262,7 @@ impl Hub {
     }
 
     fn close_named(&self, name: &ChannelName) -> bool {
-        let removed = self.channels().remove(name);
+        let removed = self.table().remove(name);
         if let Some(channel) = &removed {
             channel.close_now();
         }
@@ -227,7 +281,7 @@ impl Hub {
 
     fn describe_named(&self, name: &ChannelName) -> Result<ChannelInfo, Error> {
         loop {
-            let channel = self.get_or_create(name)?;
+            let channel = self.get_or_create(name, Purpose::Read)?;
             match channel.try_describe() {
                 Ok(info) => return Ok(info),
                 Err(Retired) => self.forget(name, &channel),
@@ -246,7 +300,7 @@ impl Hub {
 
     fn lookup_named(&self, name: &ChannelName, id: EventId) -> Result<Lookup, Error> {
         loop {
-            let channel = self.get_or_create(name)?;
+            let channel = self.get_or_create(name, Purpose::Read)?;
             match channel.try_lookup(id) {
                 Ok(lookup) => return Ok(lookup),
                 Err(Retired) => self.forget(name, &channel),
@@ -256,51 +310,71 @@ impl Hub {
 
     /// How many channels the hub holds now.
     pub fn len(&self) -> usize {
-        self.channels().len()
+        self.table().slots.len()
     }
 
     /// Whether the hub holds no channel.
     pub fn is_empty(&self) -> bool {
-        self.channels().is_empty()
+        self.table().slots.is_empty()
     }
 
     /// Closes every channel, as on shutdown.
     pub fn close_all(&self) {
-        let channels: Vec<_> = self.channels().drain().collect();
-        for (_, channel) in channels {
-            channel.close_now();
+        let slots = std::mem::take(&mut *self.table());
+        for slot in slots.slots.into_values() {
+            slot.channel.close_now();
         }
     }
 
-    fn channels(&self) -> MutexGuard<'_, HashMap<ChannelName, MemoryChannel>> {
+    fn table(&self) -> MutexGuard<'_, Table> {
         self.inner
-            .channels
+            .table
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn get_or_create(&self, name: &ChannelName) -> Result<MemoryChannel, Error> {
-        let mut channels = self.channels();
-        if let Some(channel) = channels.get(name) {
-            return Ok(channel.clone());
+    /// The channel `name`, created if absent. A channel readers created takes
+    /// a publishers' place on its first publish, so reading names that
+    /// nobody publishes to cannot lock publishers out.
+    fn get_or_create(&self, name: &ChannelName, purpose: Purpose) -> Result<MemoryChannel, Error> {
+        let mut table = self.table();
+        if let Some(slot) = table.slots.get(name) {
+            if slot.published || purpose == Purpose::Read {
+                return Ok(slot.channel.clone());
+            }
         }
         let max = self.inner.config.max_channels;
-        if channels.len() >= max {
-            channels.retain(|_, channel| !channel.retire_if_idle());
-            if channels.len() >= max {
+        if table.in_pool(purpose) >= max {
+            table.retire_idle();
+            if table.in_pool(purpose) >= max {
                 return Err(Error::TooManyChannels { max });
             }
         }
+        let published = purpose == Purpose::Publish;
+        table.published += usize::from(published);
+        // Still there unless it was idle and just retired.
+        if let Some(slot) = table.slots.get_mut(name) {
+            slot.published = true;
+            return Ok(slot.channel.clone());
+        }
         let channel = MemoryChannel::with_epoch(self.inner.config.limits, Epoch::random());
-        channels.insert(name.clone(), channel.clone());
+        let slot = Slot {
+            channel: channel.clone(),
+            published,
+        };
+        table.slots.insert(name.clone(), slot);
         Ok(channel)
     }
 
-    /// Drops `channel` from the map if it is still the one under `name`.
+    /// Drops `channel` from the table if it is still the one under `name`.
     fn forget(&self, name: &ChannelName, channel: &MemoryChannel) {
-        let mut channels = self.channels();
-        if channels.get(name).is_some_and(|held| held.same_as(channel)) {
-            channels.remove(name);
+        let mut table = self.table();
+        if table
+            .slots
+            .get(name)
+            .is_some_and(|held| held.channel.same_as(channel))
+        {
+            table.remove(name);
         }
     }
 }
@@ -438,18 +512,51 @@ mod tests {
     #[test]
     fn the_cap_evicts_idle_channels_and_refuses_past_it() {
         let hub = hub(2);
-        hub.publish("kept", text("retained")).unwrap();
-        let _subscriber = hub.subscribe("watched", Start::Now).unwrap();
+        hub.publish("one", text("retained")).unwrap();
+        hub.publish("two", text("retained")).unwrap();
         assert!(matches!(
-            hub.publish("third", text("x")),
+            hub.publish("three", text("x")),
             Err(Error::TooManyChannels { max: 2 })
         ));
-        assert_eq!(hub.len(), 2);
-        drop(_subscriber);
-        // "watched" has no subscriber and no event now: evicted for "third".
-        hub.publish("third", text("x")).unwrap();
-        assert_eq!(hub.len(), 2);
-        assert_eq!(hub.describe("kept").unwrap().retained, 1);
+        let _held = hub.subscribe("held", Start::Now).unwrap();
+        hub.describe("described").unwrap();
+        // "described" has no subscriber and no event: evicted for "other".
+        let _other = hub.subscribe("other", Start::Now).unwrap();
+        assert!(matches!(
+            hub.describe("fourth"),
+            Err(Error::TooManyChannels { max: 2 })
+        ));
+        assert_eq!(hub.len(), 4);
+        assert!(hub.close("one").unwrap());
+        hub.publish("three", text("x")).unwrap();
+    }
+
+    #[tokio::test]
+    async fn readers_of_names_nobody_publishes_to_never_lock_publishers_out() {
+        let hub = hub(2);
+        let mut first = hub.subscribe("first", Start::Now).unwrap();
+        let _second = hub.subscribe("second", Start::Now).unwrap();
+        assert!(matches!(
+            hub.subscribe("third", Start::Now),
+            Err(Error::TooManyChannels { max: 2 })
+        ));
+        hub.publish("news", text("a")).unwrap();
+        // The readers' channel moves to the publishers' pool, same
+        // incarnation: its subscriber gets the event with no gap.
+        let id = hub.publish("first", text("b")).unwrap();
+        assert!(matches!(
+            first.next().await,
+            Some(Item::Signal(Signal::Position(_)))
+        ));
+        assert!(matches!(first.next().await, Some(Item::Event(e)) if e.id() == id));
+        // Both publishers' places are taken by channels that retain events;
+        // the readers' pool has a place again.
+        assert!(matches!(
+            hub.publish("sports", text("c")),
+            Err(Error::TooManyChannels { max: 2 })
+        ));
+        let _third = hub.subscribe("third", Start::Now).unwrap();
+        assert_eq!(hub.len(), 4);
     }
 
     #[test]
@@ -466,7 +573,9 @@ mod tests {
     #[test]
     fn a_handle_held_across_eviction_goes_back_to_the_hub() {
         let hub = hub(1);
-        let stale = hub.get_or_create(&ChannelName::new("a").unwrap()).unwrap();
+        let stale = hub
+            .get_or_create(&ChannelName::new("a").unwrap(), Purpose::Read)
+            .unwrap();
         // Creating "b" at the cap evicts the idle "a".
         hub.describe("b").unwrap();
         assert!(

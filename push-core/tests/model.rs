@@ -935,11 +935,11 @@ fn hub_evicts_only_idle_channels_and_old_cursors_meet_a_gap() {
         max_channels: 1,
     });
     let old = hub.publish("a", Message::new(Data::text("x"))).unwrap();
-    let held = hub.subscribe("b", Start::Now);
-    assert!(held.is_ok(), "the idle channel `a` was evicted for `b`");
-    let held = held.unwrap();
+    let published = hub.publish("b", Message::new(Data::text("x")));
+    assert!(published.is_ok(), "the idle channel `a` was evicted for `b`");
+    let held = hub.subscribe("b", Start::Now).unwrap();
     assert!(matches!(
-        hub.subscribe("a", Start::Now),
+        hub.publish("a", Message::new(Data::text("x"))),
         Err(Error::TooManyChannels { max: 1 })
     ));
     drop(held);

@@ -4,10 +4,38 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use http::header::HeaderMap;
-use http::Uri;
+use http::header::{self, HeaderMap};
+use http::{Request, Uri, Version};
 use push_core::wire::WireError;
 use push_core::{ChannelName, Start};
+
+/// Refuses what RFC 9112 says a server must not serve and hyper leaves to
+/// it: an HTTP/1.1 request without exactly one `Host` (`400 bad_request`),
+/// and a transfer coding other than `chunked` alone (`501
+/// not_implemented`), whose body would otherwise be read still encoded.
+/// (With both `Content-Length` and `Transfer-Encoding`, hyper drops the
+/// length, reads the chunks and closes the connection after the answer, as
+/// section 6.3 says.)
+pub(crate) fn check_framing<B>(request: &Request<B>) -> Result<(), WireError> {
+    let headers = request.headers();
+    if request.version() == Version::HTTP_11 {
+        let hosts = headers.get_all(header::HOST).iter().count();
+        if hosts != 1 {
+            return Err(WireError::bad_host(hosts));
+        }
+    }
+    let mut codings = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&byte| byte == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|coding| !coding.is_empty());
+    match (codings.next(), codings.next()) {
+        (None, _) => Ok(()),
+        (Some(coding), None) if coding.eq_ignore_ascii_case(b"chunked") => Ok(()),
+        _ => Err(WireError::unsupported_transfer_coding()),
+    }
+}
 
 /// The query parameters the wire contract defines; the first of each wins.
 /// Values borrow from the URI unless they had to be decoded.

@@ -44,9 +44,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderValue};
 use http::{Request, Response};
 use http_body::Body;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -80,7 +82,7 @@ pub(crate) trait Served:
     + Send
     + 'static
 {
-    type ResponseBody: Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+    type ResponseBody: Body<Data: Send + From<Bytes>, Error: Into<BoxError>> + Send + 'static;
 }
 
 impl<S, B> Served for S
@@ -91,7 +93,7 @@ where
         + 'static,
     S::Future: Send + 'static,
     B: Body + Send + 'static,
-    B::Data: Send,
+    B::Data: Send + From<Bytes>,
     B::Error: Into<BoxError>,
 {
     type ResponseBody = B;
@@ -115,6 +117,13 @@ const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serves `service` on `listener`; configure, then await
 /// [`Serve::with_graceful_shutdown`] or [`Serve::run`].
+///
+/// Besides what hyper checks, an HTTP/1.1 request without exactly one `Host`
+/// is answered `400 bad_request`, and one whose `Transfer-Encoding` is
+/// anything but `chunked` alone `501 not_implemented` (RFC 9112), with the
+/// JSON error body and `Connection: close`, before `service` sees it. That
+/// is why the response body's data must convert from [`Bytes`], as that of
+/// every body of hyper, axum and `http-body-util` does.
 pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
     Serve {
         listener,
@@ -148,7 +157,7 @@ where
         + 'static,
     S::Future: Send + 'static,
     B: Body + Send + 'static,
-    B::Data: Send,
+    B::Data: Send + From<Bytes>,
     B::Error: Into<BoxError>,
 {
     /// On shutdown, also shut `push` down, so that its streams end with the
@@ -416,20 +425,24 @@ async fn stalled_too_long(stalled_reader: &StalledReader, grace: Duration) {
 }
 
 /// Hands each HTTP/1.1 request to the service with its body as a
-/// [`RequestBody`] and its connection's [`StalledReader`] watch.
+/// [`RequestBody`] and its connection's [`StalledReader`] watch, once it
+/// passes the framing checks of RFC 9112 that hyper leaves to the server
+/// (see [`check_framing`](crate::request::check_framing)); a request that
+/// fails them is answered with the JSON error, and the connection closed.
 #[derive(Clone)]
 struct Http1Service<S> {
     inner: S,
     stalled_reader: StalledReader,
 }
 
-impl<S> tower_service::Service<Request<Incoming>> for Http1Service<S>
+impl<S, B> tower_service::Service<Request<Incoming>> for Http1Service<S>
 where
-    S: tower_service::Service<Request<RequestBody>>,
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>,
+    B: Body<Data: From<Bytes>>,
 {
-    type Response = S::Response;
+    type Response = Response<Either<B, Full<B::Data>>>;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Http1Future<S::Future, B::Data>;
 
     fn poll_ready(
         &mut self,
@@ -438,14 +451,58 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<Incoming>) -> S::Future {
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        if let Err(refusal) = crate::request::check_framing(&request) {
+            let mut answer = Response::new(Full::new(Bytes::from(refusal.to_json()).into()));
+            *answer.status_mut() = crate::error::status(refusal.code());
+            let headers = answer.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Http1Future::Refused {
+                answer: Some(answer),
+            };
+        }
         let mut request = request.map(RequestBody::http1);
         let version = request.version();
         request.extensions_mut().insert(ConnectionHandle {
             stalled_reader: Some(self.stalled_reader.clone()),
             ..ConnectionHandle::new(version)
         });
-        self.inner.call(request)
+        Http1Future::Served {
+            future: self.inner.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The service's answer, or the refusal of a malformed request.
+    #[project = Http1FutureProjection]
+    enum Http1Future<F, D> {
+        Served { #[pin] future: F },
+        Refused { answer: Option<Response<Full<D>>> },
+    }
+}
+
+impl<F, B, E> Future for Http1Future<F, B::Data>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
+{
+    type Output = Result<Response<Either<B, Full<B::Data>>>, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            Http1FutureProjection::Served { future } => {
+                future.poll(cx).map_ok(|answer| answer.map(Either::Left))
+            }
+            Http1FutureProjection::Refused { answer } => Poll::Ready(Ok(answer
+                .take()
+                .expect("Http1Future polled after completion")
+                .map(Either::Right))),
+        }
     }
 }
 
