@@ -936,7 +936,10 @@ fn hub_evicts_only_idle_channels_and_old_cursors_meet_a_gap() {
     });
     let old = hub.publish("a", Message::new(Data::text("x"))).unwrap();
     let published = hub.publish("b", Message::new(Data::text("x")));
-    assert!(published.is_ok(), "the idle channel `a` was evicted for `b`");
+    assert!(
+        published.is_ok(),
+        "the idle channel `a` was evicted for `b`"
+    );
     let held = hub.subscribe("b", Start::Now).unwrap();
     assert!(matches!(
         hub.publish("a", Message::new(Data::text("x"))),

@@ -223,9 +223,9 @@ impl std::error::Error for ChannelFromError {}
 
 /// Defines a technique's service: the struct, its constructor and its
 /// `Service` impl, so that every technique reads alike. `$respond` answers a
-/// request for a checked channel.
+/// request for a checked channel once the authorizer allowed `$action`.
 macro_rules! technique_service {
-    ($(#[$doc:meta])* $name:ident, $($method:ident)|+ => $respond:path) => {
+    ($(#[$doc:meta])* $name:ident, $($method:ident)|+ => $respond:path, $action:expr) => {
         $(#[$doc])*
         pub struct $name<C = push_core::Hub> {
             push: $crate::Push<C>,
@@ -281,7 +281,9 @@ macro_rules! technique_service {
                     ));
                 }
                 match self.channel_from.resolve(request) {
-                    (request, Ok(channel)) => $respond(&self.push, channel, request),
+                    (request, Ok(channel)) => {
+                        $crate::authorize::then(&self.push, channel, $action, request, $respond)
+                    }
                     (_, Err(error)) => $crate::ResponseFuture::error(error),
                 }
             }

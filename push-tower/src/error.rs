@@ -55,14 +55,20 @@ pub fn status(code: ErrorCode) -> StatusCode {
 }
 
 /// The wire contract's JSON error answer: the status of its code,
-/// `{"error":"<code>","message":"<what to do>"}`, and `Retry-After` when
-/// the client should retry.
+/// `{"error":"<code>","message":"<what to do>"}`, `Retry-After` when the
+/// client should retry, and `WWW-Authenticate: Bearer` on `401`, as HTTP
+/// requires.
 pub fn response(error: WireError) -> Response<PushBody> {
     let mut answer = response::json(status(error.code()), error.to_json());
+    let headers = answer.headers_mut();
     if let Some(secs) = error.retry_after() {
-        answer
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if error.code() == ErrorCode::Unauthorized {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"push\""),
+        );
     }
     answer
 }

@@ -77,7 +77,8 @@ pub const PUSH_MODE: &str = "push-mode";
 technique_service! {
     /// HTTP/2 server push as a tower [`Service`](tower_service::Service),
     /// answering `GET`. See the [module docs](self).
-    Http2PushService, GET => respond
+    Http2PushService, GET => respond,
+    crate::authorize::Action::Subscribe(Some(push_core::Technique::Http2Push))
 }
 
 pub(crate) fn respond<C: Channels, B>(

@@ -54,6 +54,7 @@
 //! [`Channels`] for the rules it follows and the
 //! crate's `custom_backend` example for one served by every technique.
 
+pub mod authorize;
 mod body;
 mod channel_from;
 pub mod client;
@@ -164,7 +165,13 @@ impl<C: Channels> Push<C> {
         D: push_core::Delivery<Frame = bytes::Bytes>,
     {
         match request::channel_name(channel) {
-            Ok(channel) => streaming::respond(self, channel, request, delivery),
+            Ok(channel) => {
+                let action = authorize::Action::Subscribe(None);
+                let decision = authorize::decide(self, request, &channel, action);
+                authorize::enforce(decision, || {
+                    streaming::respond(self, channel, request, delivery)
+                })
+            }
             Err(error) => ResponseFuture::error(error),
         }
     }

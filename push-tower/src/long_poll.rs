@@ -51,7 +51,8 @@ use crate::{error, Push, ResponseFuture};
 technique_service! {
     /// Long polling as a tower [`Service`](tower_service::Service),
     /// answering `GET`. See the [module docs](self).
-    LongPollService, GET => respond
+    LongPollService, GET => respond,
+    crate::authorize::Action::Subscribe(Some(push_core::Technique::LongPoll))
 }
 
 pub(crate) fn respond<C: Channels, B>(

@@ -38,7 +38,8 @@ use crate::{streaming, Push, ResponseFuture};
 technique_service! {
     /// HTTP streaming (NDJSON) as a tower [`Service`](tower_service::Service),
     /// answering `GET`. See the [module docs](self).
-    NdjsonService, GET => respond
+    NdjsonService, GET => respond,
+    crate::authorize::Action::Subscribe(Some(push_core::Technique::Ndjson))
 }
 
 pub(crate) fn respond<C: Channels, B>(

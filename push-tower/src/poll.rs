@@ -44,7 +44,8 @@ use crate::{error, response, Push, ResponseFuture};
 technique_service! {
     /// Short polling as a tower [`Service`](tower_service::Service),
     /// answering `GET`. See the [module docs](self).
-    PollService, GET => respond
+    PollService, GET => respond,
+    crate::authorize::Action::Subscribe(Some(push_core::Technique::Poll))
 }
 
 pub(crate) fn respond<C: Channels, B>(

@@ -43,7 +43,8 @@ use crate::{error, response, Push, ResponseFuture};
 technique_service! {
     /// Publishing as a tower [`Service`](tower_service::Service), answering
     /// `POST`. See the [module docs](self).
-    PublishService, POST => respond
+    PublishService, POST => respond,
+    crate::authorize::Action::Publish
 }
 
 pub(crate) fn respond<C, B>(

@@ -13,6 +13,8 @@ use push_core::wire::WireError;
 use push_core::{Channels, Hub};
 use tokio::sync::Notify;
 
+use crate::authorize::Authorize;
+
 /// Settings of the push services, with sensible defaults.
 ///
 /// The heartbeat interval, the longest long-poll hold and the largest event
@@ -131,12 +133,14 @@ impl Config {
 /// push-tower's `custom_backend` example.
 pub struct Push<C = Hub> {
     pub(crate) inner: Arc<Inner<C>>,
+    pub(crate) authorizer: Option<Arc<dyn Authorize>>,
 }
 
 impl<C> Clone for Push<C> {
     fn clone(&self) -> Self {
         Push {
             inner: Arc::clone(&self.inner),
+            authorizer: self.authorizer.clone(),
         }
     }
 }
@@ -172,7 +176,21 @@ impl<C: Channels> Push<C> {
                 ndjson: Ndjson,
                 sockets: Arc::default(),
             }),
+            authorizer: None,
         }
+    }
+
+    /// This `Push` with every request that names a channel decided by
+    /// `authorizer` first, through the router and every technique's service
+    /// made from it afterwards; see [`authorize`](crate::authorize).
+    ///
+    /// The result shares everything else with `self` (channels, config,
+    /// heartbeat, shutdown), so one hub can be served under several
+    /// authorizers: an open router for readers beside a guarded one for
+    /// publishers, say.
+    pub fn with_authorizer(mut self, authorizer: impl Authorize) -> Self {
+        self.authorizer = Some(Arc::new(authorizer));
+        self
     }
 
     /// The channel source.
@@ -320,6 +338,7 @@ impl<C: fmt::Debug> fmt::Debug for Push<C> {
         f.debug_struct("Push")
             .field("channels", &self.inner.channels)
             .field("config", &self.inner.config)
+            .field("authorized", &self.authorizer.is_some())
             .finish()
     }
 }

@@ -106,6 +106,21 @@ impl<'a> Query<'a> {
     }
 }
 
+/// The decoded value of the first `key` in `uri`'s query, if there is one
+/// and it is UTF-8 once decoded.
+pub(crate) fn query_value<'a>(uri: &'a Uri, key: &str) -> Option<Cow<'a, str>> {
+    let mut rest = uri.query()?;
+    while !rest.is_empty() {
+        let (pair, next) = split_at_first(rest, b'&');
+        rest = next.unwrap_or_default();
+        let (raw_key, value) = split_at_first(pair, b'=');
+        if decode(raw_key).is_some_and(|decoded| decoded == key) {
+            return decode(value.unwrap_or_default());
+        }
+    }
+    None
+}
+
 /// `text` before and after the first `separator` (an ASCII byte), or all of
 /// it and `None`.
 fn split_at_first(text: &str, separator: u8) -> (&str, Option<&str>) {

@@ -44,6 +44,7 @@ use http_body::Body;
 use push_core::wire::WireError;
 use push_core::{ChannelInfo, ChannelName, Channels, EventId, Lookup, Technique};
 
+use crate::authorize::{self, Action};
 use crate::body::PushBody;
 use crate::{
     error, http2_push, long_poll, ndjson, poll, publish, request, response, sse, ws, Push,
@@ -114,9 +115,13 @@ impl<C: Channels> Router<C> {
                     Err(error) => return ResponseFuture::error(error),
                 };
                 match method {
-                    Method::POST => publish::respond(push, channel, request),
-                    Method::GET => describe(push, channel),
-                    Method::DELETE => close(push, channel),
+                    Method::POST => {
+                        authorize::then(push, channel, Action::Publish, request, publish::respond)
+                    }
+                    Method::GET => {
+                        authorize::then(push, channel, Action::Describe, request, describe)
+                    }
+                    Method::DELETE => authorize::then(push, channel, Action::Close, request, close),
                     _ => method_not_allowed("GET, POST, DELETE"),
                 }
             }
@@ -146,7 +151,10 @@ impl<C: Channels> Router<C> {
                     }
                 };
                 match request::channel_name(name) {
-                    Ok(channel) => respond(push, channel, request),
+                    Ok(channel) => {
+                        let action = Action::Subscribe(technique);
+                        authorize::then(push, channel, action, request, respond)
+                    }
                     Err(error) => ResponseFuture::error(error),
                 }
             }
@@ -159,7 +167,13 @@ impl<C: Channels> Router<C> {
                     Err(error) => return ResponseFuture::error(error),
                 };
                 match id.parse::<EventId>() {
-                    Ok(id) => message(push, channel, id),
+                    Ok(id) => authorize::then(
+                        push,
+                        channel,
+                        Action::ReadMessage,
+                        request,
+                        |push, channel, _| message(push, channel, id),
+                    ),
                     Err(error) => ResponseFuture::error(
                         push_core::Error::from(push_core::StartError::BadId(error)).into(),
                     ),
@@ -171,7 +185,7 @@ impl<C: Channels> Router<C> {
 }
 
 /// `GET /channels/{name}`: the channel's info.
-fn describe<C: Channels>(push: &Push<C>, channel: ChannelName) -> ResponseFuture {
+fn describe<C: Channels, B>(push: &Push<C>, channel: ChannelName, _: Request<B>) -> ResponseFuture {
     let push = push.clone();
     ResponseFuture::pending(async move {
         match push.channels().describe(&channel).await {
@@ -182,7 +196,7 @@ fn describe<C: Channels>(push: &Push<C>, channel: ChannelName) -> ResponseFuture
 }
 
 /// `DELETE /channels/{name}`: close it, `404` if it did not exist.
-fn close<C: Channels>(push: &Push<C>, channel: ChannelName) -> ResponseFuture {
+fn close<C: Channels, B>(push: &Push<C>, channel: ChannelName, _: Request<B>) -> ResponseFuture {
     let push = push.clone();
     ResponseFuture::pending(async move {
         match push.channels().close(&channel).await {

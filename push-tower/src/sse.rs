@@ -49,7 +49,8 @@ use crate::{streaming, Push, ResponseFuture};
 technique_service! {
     /// Server-Sent Events as a tower [`Service`](tower_service::Service),
     /// answering `GET`. See the [module docs](self).
-    SseService, GET => respond
+    SseService, GET => respond,
+    crate::authorize::Action::Subscribe(Some(push_core::Technique::Sse))
 }
 
 pub(crate) fn respond<C: Channels, B>(

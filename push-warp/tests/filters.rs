@@ -199,3 +199,63 @@ async fn under_push_towers_serve_the_filters_push_and_take_websockets_over_http2
         assert_eq!(event.data, b"over h2".as_slice(), "{name}");
     }
 }
+
+#[tokio::test]
+async fn the_authorizer_decides_requests_through_warp_too() {
+    use push_core::wire::WireError;
+    use push_tower::authorize::{Access, Decision};
+
+    let push = push().with_authorizer(|access: &Access<'_>| {
+        if access.action().is_read() || access.bearer_token().as_deref() == Some("writer") {
+            Decision::allow()
+        } else {
+            Decision::deny(WireError::unauthorized("send the writer's token"))
+        }
+    });
+    let app = push_warp::routes(push.clone()).recover(app_not_found);
+    let base = start(app).await;
+    let http = HttpClient::new(&base, Protocol::Http1);
+    let refused = http
+        .fetch(
+            Method::POST,
+            "/channels/news",
+            &[("content-type", "text/plain")],
+            Bytes::from("x"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.error_code().as_deref(), Some("unauthorized"));
+    let published = http
+        .fetch(
+            Method::POST,
+            "/channels/news?token=writer",
+            &[("content-type", "text/plain")],
+            Bytes::from("x"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(published.status, 201);
+    let id = published.json()["id"].as_str().unwrap().to_owned();
+    let mut session = tokio::time::timeout(
+        TIMEOUT,
+        WireClient::new(Technique::Sse, http.clone()).open("news", StartAt::Earliest),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    loop {
+        match tokio::time::timeout(TIMEOUT, session.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Some(Received::Event(event)) => {
+                assert_eq!(event.id, id);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the stream ended"),
+        }
+    }
+}

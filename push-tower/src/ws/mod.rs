@@ -121,7 +121,8 @@ technique_service! {
     /// WebSocket as a tower [`Service`](tower_service::Service), answering
     /// `GET` (HTTP/1.1 upgrade) and `CONNECT` (HTTP/2 extended CONNECT). See
     /// the [module docs](self).
-    WsService, GET | CONNECT => respond
+    WsService, GET | CONNECT => respond,
+    crate::authorize::Action::Subscribe(Some(push_core::Technique::WebSocket))
 }
 
 pub(crate) fn respond<C: Channels, B>(
