@@ -21,6 +21,7 @@
 //! assert!(args.server.hub_config().is_err());
 //! ```
 
+pub mod auth;
 mod site;
 
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use push_core::{HubConfig, Limits};
 
+pub use auth::TokenAuth;
 pub use site::{Site, DEMO_PAGE};
 
 /// The flags of `push-server`: the address, the hub's limits and the drain
@@ -62,6 +64,18 @@ pub struct ServerFlags {
     /// Seconds open connections get to finish on shutdown.
     #[arg(long, default_value_t = 5)]
     pub drain_secs: u64,
+    /// The shared secret that publishing and closing channels need, as
+    /// `Authorization: Bearer <token>` (or `?token=`); without it, anyone
+    /// may publish. Prefer the environment variable: the command line shows
+    /// in process lists.
+    #[arg(long, env = "PUSH_PUBLISH_TOKEN", hide_env_values = true)]
+    pub publish_token: Option<String>,
+    /// The key that signs read tokens (JWT, HS256, with `exp` and
+    /// `channels` claims); with it, subscribing, reading events and
+    /// describing channels need a token naming the channel, or the publish
+    /// token. Without it, anyone may read.
+    #[arg(long, env = "PUSH_READ_TOKEN_KEY", hide_env_values = true)]
+    pub read_token_key: Option<String>,
     /// Milliseconds a client has to send a request's head, from the moment
     /// its connection opens or its previous answer is sent; a connection
     /// that has not by then (slowloris, or idle between requests) is closed.
@@ -84,7 +98,8 @@ impl ServerFlags {
     ///
     /// A sentence naming the flag to change, if the limits break
     /// [`Limits::validate`], `--max-channels` or `--header-read-timeout-ms`
-    /// is 0, or `--max-header-bytes` is under 8192.
+    /// is 0, `--max-header-bytes` is under 8192, `--publish-token` is empty,
+    /// or `--read-token-key` is under 32 bytes.
     pub fn hub_config(&self) -> Result<HubConfig, String> {
         let limits = Limits {
             history_events: self.history_events,
@@ -104,6 +119,18 @@ impl ServerFlags {
                 "--max-header-bytes must be at least {}",
                 push_tower::serve::MIN_HEADER_BYTES
             ));
+        }
+        if self.publish_token.as_deref() == Some("") {
+            return Err("--publish-token must not be empty".to_owned());
+        }
+        if self
+            .read_token_key
+            .as_ref()
+            .is_some_and(|key| key.len() < 32)
+        {
+            return Err(
+                "--read-token-key must be at least 32 bytes, as HS256 keys should be".to_owned(),
+            );
         }
         if self.header_read_timeout_ms == 0 {
             return Err("--header-read-timeout-ms must be at least 1".to_owned());
@@ -128,6 +155,18 @@ impl ServerFlags {
     /// How long a client has to send a request's head.
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    /// The built-in authorizer, if `--publish-token` or `--read-token-key`
+    /// asks for one.
+    pub fn authorizer(&self) -> Option<TokenAuth> {
+        if self.publish_token.is_none() && self.read_token_key.is_none() {
+            return None;
+        }
+        Some(TokenAuth::new(
+            self.publish_token.clone(),
+            self.read_token_key.clone().map(String::into_bytes),
+        ))
     }
 }
 

@@ -21,6 +21,15 @@ use push_server::{stop_signal, ServerFlags, Site};
 use push_tower::{serve, Push};
 use tokio::net::TcpListener;
 
+/// Prints a line to stdout, ignoring failure: a closed stdout (a log pipe
+/// whose reader left) must not stop the server, as `println!` would.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Serve push channels with every technique: an in-memory hub, or channels
 /// in Redis shared with other nodes.
 #[derive(Debug, Parser)]
@@ -80,10 +89,17 @@ async fn run<C: Channels>(
     args: &ServerFlags,
     kept: &str,
 ) -> ExitCode {
-    let push = Push::new(channels, args.config());
+    let mut push = Push::new(channels, args.config());
+    let authorizer = args.authorizer();
+    if let Some(authorizer) = &authorizer {
+        push = push.with_authorizer(authorizer.clone());
+    }
     let address = listener.local_addr().unwrap_or(args.listen);
-    println!("push-server listening on http://{address}");
-    println!("push-server: channels kept {kept}");
+    say!("push-server listening on http://{address}");
+    say!("push-server: channels kept {kept}");
+    if let Some(authorizer) = authorizer {
+        say!("push-server: {}", authorizer.describe());
+    }
     let served = serve(listener, Site::new(push.router()))
         .with_push(push)
         .drain_deadline(args.drain_deadline())
@@ -93,7 +109,7 @@ async fn run<C: Channels>(
         .await;
     match served {
         Ok(()) => {
-            println!("push-server stopped");
+            say!("push-server stopped");
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -148,14 +148,20 @@ async fn assert_serving(addr: SocketAddr, after: &str) {
 
 struct Server {
     child: Child,
+    /// Held open: the server writes to it.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
     addr: SocketAddr,
 }
 
 impl Server {
     fn start() -> Self {
-        let (child, _stdout, url) = process::start(FLAGS);
+        let (child, stdout, url) = process::start(FLAGS);
         let addr = url.strip_prefix("http://").unwrap().parse().unwrap();
-        Server { child, addr }
+        Server {
+            child,
+            _stdout: stdout,
+            addr,
+        }
     }
 
     /// Publishes `text` to `channel`; returns its id.
@@ -316,6 +322,20 @@ fn http1_cases(id: &str) -> Vec<Case> {
         case("a WebSocket handshake for version 8", request("GET", "/channels/news/ws", "upgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-version: 8\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n", b""), Error(426, "upgrade_required")),
         case("a WebSocket handshake with a short key", request("GET", "/channels/news/ws", "upgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-version: 13\r\nsec-websocket-key: c2hvcnQ=\r\n", b""), Error(400, "bad_handshake")),
     ];
+    // Slowloris: dropped without an answer once the head's time is up.
+    cases.extend([
+        case("nothing at all", b"".to_vec(), Dropped),
+        case(
+            "half a head",
+            b"GET /healthz HTTP/1.1\r\nhost: x\r\n".to_vec(),
+            Dropped,
+        ),
+        case(
+            "part of the HTTP/2 preface",
+            b"PRI * HTTP/2.0\r\n".to_vec(),
+            Dropped,
+        ),
+    ]);
     cases.push(case(
         "a channel that does not exist",
         request("DELETE", "/channels/never-made", "", b""),
