@@ -28,6 +28,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use push_core::{HubConfig, Limits};
+use push_tower::origin::AllowedOrigins;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use auth::TokenAuth;
 pub use site::{Site, DEMO_PAGE};
@@ -76,6 +78,14 @@ pub struct ServerFlags {
     /// token. Without it, anyone may read.
     #[arg(long, env = "PUSH_READ_TOKEN_KEY", hide_env_values = true)]
     pub read_token_key: Option<String>,
+    /// An origin whose pages may use the server (`https://app.example`), or
+    /// `*` for any; repeat for several. It turns on CORS for them (preflight,
+    /// and the answers readable, `ETag` and `Retry-After` included) and
+    /// refuses every request, WebSocket upgrades included, from pages of
+    /// other origins with 403. Without it, no CORS headers are sent and no
+    /// Origin is checked.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
     /// Milliseconds a client has to send a request's head, from the moment
     /// its connection opens or its previous answer is sent; a connection
     /// that has not by then (slowloris, or idle between requests) is closed.
@@ -99,7 +109,8 @@ impl ServerFlags {
     /// A sentence naming the flag to change, if the limits break
     /// [`Limits::validate`], `--max-channels` or `--header-read-timeout-ms`
     /// is 0, `--max-header-bytes` is under 8192, `--publish-token` is empty,
-    /// or `--read-token-key` is under 32 bytes.
+    /// `--read-token-key` is under 32 bytes, or an `--allowed-origin` is not
+    /// an origin.
     pub fn hub_config(&self) -> Result<HubConfig, String> {
         let limits = Limits {
             history_events: self.history_events,
@@ -120,6 +131,7 @@ impl ServerFlags {
                 push_tower::serve::MIN_HEADER_BYTES
             ));
         }
+        self.allowed_origins()?;
         if self.publish_token.as_deref() == Some("") {
             return Err("--publish-token must not be empty".to_owned());
         }
@@ -157,6 +169,23 @@ impl ServerFlags {
         Duration::from_millis(self.header_read_timeout_ms)
     }
 
+    /// The origins `--allowed-origin` allows, if any is given.
+    ///
+    /// # Errors
+    ///
+    /// A sentence naming the origin that is not `scheme://host[:port]`.
+    pub fn allowed_origins(&self) -> Result<Option<AllowedOrigins>, String> {
+        if self.allowed_origins.is_empty() {
+            return Ok(None);
+        }
+        if self.allowed_origins.iter().any(|origin| origin == "*") {
+            return Ok(Some(AllowedOrigins::any()));
+        }
+        AllowedOrigins::list(&self.allowed_origins)
+            .map(Some)
+            .map_err(|error| format!("--allowed-origin: {error}"))
+    }
+
     /// The built-in authorizer, if `--publish-token` or `--read-token-key`
     /// asks for one.
     pub fn authorizer(&self) -> Option<TokenAuth> {
@@ -168,6 +197,35 @@ impl ServerFlags {
             self.read_token_key.clone().map(String::into_bytes),
         ))
     }
+}
+
+/// CORS for pages of `allowed` origins, as the wire protocol needs it:
+/// preflights answered for `GET`, `POST` and `DELETE` with the headers
+/// clients send (`Authorization`, `Content-Type`, `Last-Event-ID`,
+/// `If-None-Match`), and the headers clients read exposed (`ETag`,
+/// `Retry-After`, `WWW-Authenticate`). Pair it with
+/// [`CheckOriginLayer`](push_tower::origin::CheckOriginLayer), which covers
+/// WebSocket, where CORS does not apply.
+pub fn cors(allowed: &AllowedOrigins) -> CorsLayer {
+    use http::header::{
+        HeaderName, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER, WWW_AUTHENTICATE,
+    };
+    use http::Method;
+    let allow_origin = match allowed.as_list() {
+        None => AllowOrigin::any(),
+        Some(list) => AllowOrigin::list(list.iter().cloned()),
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            AUTHORIZATION,
+            CONTENT_TYPE,
+            IF_NONE_MATCH,
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([ETAG, RETRY_AFTER, WWW_AUTHENTICATE])
+        .max_age(Duration::from_secs(600))
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix.

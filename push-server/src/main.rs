@@ -18,8 +18,11 @@ use clap::Parser;
 use push_core::{Channels, Hub};
 use push_redis::{RedisChannels, RedisConfig};
 use push_server::{stop_signal, ServerFlags, Site};
+use push_tower::origin::CheckOriginLayer;
 use push_tower::{serve, Push};
 use tokio::net::TcpListener;
+use tower::util::Either;
+use tower::ServiceBuilder;
 
 /// Prints a line to stdout, ignoring failure: a closed stdout (a log pipe
 /// whose reader left) must not stop the server, as `println!` would.
@@ -100,7 +103,18 @@ async fn run<C: Channels>(
     if let Some(authorizer) = authorizer {
         say!("push-server: {}", authorizer.describe());
     }
-    let served = serve(listener, Site::new(push.router()))
+    let site = Site::new(push.router());
+    // Checked when the flags were read.
+    let service = match args.allowed_origins().ok().flatten() {
+        Some(origins) => Either::Left(
+            ServiceBuilder::new()
+                .layer(push_server::cors(&origins))
+                .layer(CheckOriginLayer::new(origins))
+                .service(site),
+        ),
+        None => Either::Right(site),
+    };
+    let served = serve(listener, service)
         .with_push(push)
         .drain_deadline(args.drain_deadline())
         .header_read_timeout(args.header_read_timeout())

@@ -69,6 +69,13 @@ impl<S: Subscription, D: Delivery<Frame = Bytes>> ByteStream for StreamBody<S, D
     }
 }
 
+impl Default for PushBody {
+    /// An empty body, as CORS preflight answers have.
+    fn default() -> Self {
+        PushBody::empty()
+    }
+}
+
 impl PushBody {
     /// An empty body.
     pub fn empty() -> Self {

@@ -64,6 +64,7 @@ pub mod http2_push;
 mod lag_watch;
 pub mod long_poll;
 pub mod ndjson;
+pub mod origin;
 pub mod poll;
 pub mod publish;
 mod push;
