@@ -86,6 +86,15 @@ pub struct ServerFlags {
     /// Origin is checked.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+    /// The most publishes a second to any one channel; past it (and the
+    /// burst), publishes are answered 429 rate_limited with Retry-After.
+    /// Without it, no limit.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub max_publish_rate: Option<u32>,
+    /// Publishes to one channel allowed at once after a quiet spell
+    /// (default: one second's worth of --max-publish-rate).
+    #[arg(long, requires = "max_publish_rate")]
+    pub publish_burst: Option<u32>,
     /// Milliseconds a client has to send a request's head, from the moment
     /// its connection opens or its previous answer is sent; a connection
     /// that has not by then (slowloris, or idle between requests) is closed.
@@ -109,8 +118,8 @@ impl ServerFlags {
     /// A sentence naming the flag to change, if the limits break
     /// [`Limits::validate`], `--max-channels` or `--header-read-timeout-ms`
     /// is 0, `--max-header-bytes` is under 8192, `--publish-token` is empty,
-    /// `--read-token-key` is under 32 bytes, or an `--allowed-origin` is not
-    /// an origin.
+    /// `--read-token-key` is under 32 bytes, an `--allowed-origin` is not an
+    /// origin, or `--max-publish-rate` or `--publish-burst` is 0.
     pub fn hub_config(&self) -> Result<HubConfig, String> {
         let limits = Limits {
             history_events: self.history_events,
@@ -132,6 +141,14 @@ impl ServerFlags {
             ));
         }
         self.allowed_origins()?;
+        if self.max_publish_rate == Some(0) {
+            return Err(
+                "--max-publish-rate must be at least 1; leave it out for no limit".to_owned(),
+            );
+        }
+        if self.publish_burst == Some(0) {
+            return Err("--publish-burst must be at least 1".to_owned());
+        }
         if self.publish_token.as_deref() == Some("") {
             return Err("--publish-token must not be empty".to_owned());
         }
@@ -158,10 +175,18 @@ impl ServerFlags {
         Duration::from_secs(self.drain_secs)
     }
 
-    /// The push services' settings from the flags.
+    /// The push services' settings from the flags (checked by
+    /// [`ServerFlags::hub_config`]).
     pub fn config(&self) -> push_tower::Config {
-        push_tower::Config::default()
-            .body_read_timeout(Duration::from_millis(self.body_read_timeout_ms))
+        let config = push_tower::Config::default()
+            .body_read_timeout(Duration::from_millis(self.body_read_timeout_ms));
+        match self.max_publish_rate.filter(|rate| *rate > 0) {
+            Some(rate) => {
+                let burst = self.publish_burst.unwrap_or(rate).max(1);
+                config.publish_rate(rate, burst)
+            }
+            None => config,
+        }
     }
 
     /// How long a client has to send a request's head.

@@ -68,6 +68,7 @@ pub mod origin;
 pub mod poll;
 pub mod publish;
 mod push;
+mod rate;
 mod request;
 mod response;
 pub mod router;
@@ -82,6 +83,7 @@ pub use body::PushBody;
 pub use channel_from::{ChannelFrom, ChannelFromError};
 pub use future::ResponseFuture;
 pub use push::{Config, Push};
+pub use rate::PublishRate;
 pub use router::Router;
 pub use serve::{serve, RequestBody, Serve};
 

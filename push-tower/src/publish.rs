@@ -76,6 +76,12 @@ where
     if declared.is_some_and(|len| len > max as u64) {
         return ResponseFuture::error(WireError::body_too_large(max));
     }
+    // Taken before the body is read: a refused publish costs no read.
+    if let Some(rates) = &push.inner.publish_rates {
+        if let Err(refusal) = rates.take(&channel, std::time::Instant::now()) {
+            return ResponseFuture::error(refusal);
+        }
+    }
     let is_text = is_text(request.headers());
     let push = push.clone();
     ResponseFuture::pending(async move {

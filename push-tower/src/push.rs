@@ -14,6 +14,7 @@ use push_core::{Channels, Hub};
 use tokio::sync::Notify;
 
 use crate::authorize::Authorize;
+use crate::rate::{PublishRate, PublishRates};
 
 /// Settings of the push services, with sensible defaults.
 ///
@@ -45,6 +46,10 @@ pub struct Config {
     /// client that sends part of a body and stalls is answered
     /// `400 bad_body` when it passes. Default 10 s.
     pub body_read_timeout: Duration,
+    /// The most publishes a second to any one channel, and the burst
+    /// allowed after a quiet spell; past it, `429 rate_limited` with
+    /// `Retry-After`. `None` (the default): no limit.
+    pub publish_rate: Option<PublishRate>,
 }
 
 impl Default for Config {
@@ -57,6 +62,7 @@ impl Default for Config {
             shutdown_retry_after: 2,
             lag_grace: Duration::from_secs(5),
             body_read_timeout: Duration::from_secs(10),
+            publish_rate: None,
         }
     }
 }
@@ -94,6 +100,28 @@ impl Config {
     /// Sets [`Config::body_read_timeout`].
     pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
         self.body_read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Config::publish_rate`]: at most `per_second` publishes a
+    /// second to any one channel, `burst` at once.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `per_second` or `burst` is 0; for no limit, use
+    /// [`Config::no_publish_rate`].
+    pub fn publish_rate(mut self, per_second: u32, burst: u32) -> Self {
+        assert!(
+            per_second > 0 && burst > 0,
+            "publish rates and bursts must be at least 1"
+        );
+        self.publish_rate = Some(PublishRate { per_second, burst });
+        self
+    }
+
+    /// Removes the publish rate limit.
+    pub fn no_publish_rate(mut self) -> Self {
+        self.publish_rate = None;
         self
     }
 
@@ -156,6 +184,7 @@ pub(crate) struct Inner<C> {
     pub(crate) ndjson: Ndjson,
     /// The WebSockets open, which outlive the HTTP exchange that opened them.
     pub(crate) sockets: Arc<Sockets>,
+    pub(crate) publish_rates: Option<PublishRates>,
 }
 
 impl<C: Channels> Push<C> {
@@ -175,6 +204,7 @@ impl<C: Channels> Push<C> {
                 sse,
                 ndjson: Ndjson,
                 sockets: Arc::default(),
+                publish_rates: config.publish_rate.map(PublishRates::new),
             }),
             authorizer: None,
         }

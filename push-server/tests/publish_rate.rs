@@ -1,0 +1,43 @@
+//! `--max-publish-rate` and `--publish-burst` as a user runs them.
+
+mod process;
+
+use bytes::Bytes;
+use conformance::{HttpClient, Protocol};
+use http::Method;
+
+#[tokio::test]
+async fn the_binary_limits_publishes_per_channel() {
+    let (mut child, _stdout, url) =
+        process::start(&["--max-publish-rate", "1", "--publish-burst", "2"]);
+    let http = HttpClient::new(&url, Protocol::Http1);
+    let publish = |channel: &'static str| {
+        let http = http.clone();
+        async move {
+            http.fetch(
+                Method::POST,
+                &format!("/channels/{channel}"),
+                &[("content-type", "text/plain")],
+                Bytes::from_static(b"x"),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(publish("news").await.status, 201);
+    assert_eq!(publish("news").await.status, 201);
+    let refused = publish("news").await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.error_code().as_deref(), Some("rate_limited"));
+    assert!(refused.headers.contains_key("retry-after"));
+    assert_eq!(publish("sports").await.status, 201);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_push-server"))
+        .args(["--listen", "127.0.0.1:0", "--max-publish-rate", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--max-publish-rate"));
+}
