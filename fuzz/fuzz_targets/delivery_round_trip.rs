@@ -18,7 +18,9 @@ use push_fuzz::{pieces, received_event, received_signal, ItemInput};
 fn decode_stream(mut decoder: impl Decoder, stream: &[u8], cuts: &[u16]) -> Vec<Received> {
     let mut out = VecDeque::new();
     for piece in pieces(stream, cuts) {
-        decoder.feed(piece, &mut out).expect("the decoder reads what the delivery wrote");
+        decoder
+            .feed(piece, &mut out)
+            .expect("the decoder reads what the delivery wrote");
     }
     decoder.finish().expect("the stream ends between frames");
     out.into()
@@ -59,7 +61,9 @@ fuzz_target!(|input: (Vec<ItemInput>, Vec<u16>, Option<u16>)| {
             .map(|item| match item {
                 Some(Item::Event(event)) => delivery.event(event),
                 Some(Item::Signal(signal)) => delivery.signal(signal),
-                None => delivery.heartbeat().expect("every delivery has a heartbeat"),
+                None => delivery
+                    .heartbeat()
+                    .expect("every delivery has a heartbeat"),
             })
             .collect()
     }
@@ -69,10 +73,18 @@ fuzz_target!(|input: (Vec<ItemInput>, Vec<u16>, Option<u16>)| {
         None => Sse::new(),
     };
     let bytes: Vec<u8> = frames(&sse, &stream).concat();
-    assert_eq!(decode_stream(SseDecoder::default(), &bytes, &cuts), expected, "SSE");
+    assert_eq!(
+        decode_stream(SseDecoder::default(), &bytes, &cuts),
+        expected,
+        "SSE"
+    );
 
     let bytes: Vec<u8> = frames(&Ndjson, &stream).concat();
-    assert_eq!(decode_stream(NdjsonDecoder::default(), &bytes, &cuts), expected, "NDJSON");
+    assert_eq!(
+        decode_stream(NdjsonDecoder::default(), &bytes, &cuts),
+        expected,
+        "NDJSON"
+    );
 
     let messages: Vec<Received> = frames(&WebSocket, &stream)
         .iter()
@@ -90,16 +102,26 @@ fuzz_target!(|input: (Vec<ItemInput>, Vec<u16>, Option<u16>)| {
         match frame {
             PushFrame::Parent(bytes) => parent.extend_from_slice(&bytes),
             PushFrame::Promise(promised) => {
-                let Some(Item::Event(event)) = item else { panic!("a promise for a non-event") };
+                let Some(Item::Event(event)) = item else {
+                    panic!("a promise for a non-event")
+                };
                 assert_eq!(promised.id(), event.id());
                 assert_eq!(promised.line(), event.envelope_line());
-                assert_eq!(promised.body(), promised.line()[..promised.line().len() - 1]);
+                assert_eq!(
+                    promised.body(),
+                    promised.line()[..promised.line().len() - 1]
+                );
                 pushed.push(decode_text(&promised.body()));
             }
         }
     }
-    let (events, others): (Vec<Received>, Vec<Received>) =
-        expected.into_iter().partition(|item| matches!(item, Received::Event(_)));
+    let (events, others): (Vec<Received>, Vec<Received>) = expected
+        .into_iter()
+        .partition(|item| matches!(item, Received::Event(_)));
     assert_eq!(pushed, events, "HTTP/2 push bodies");
-    assert_eq!(decode_stream(NdjsonDecoder::default(), &parent, &cuts), others, "HTTP/2 push parent");
+    assert_eq!(
+        decode_stream(NdjsonDecoder::default(), &parent, &cuts),
+        others,
+        "HTTP/2 push parent"
+    );
 });

@@ -44,11 +44,16 @@ fuzz_target!(|input: (EventInput, SignalInput)| {
         None => {
             assert_eq!(object["encoding"], "base64");
             let data = object["data"].as_str().unwrap();
-            let decoded = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .unwrap();
             assert_eq!(decoded, event.data().bytes().as_ref());
         }
     }
-    assert_eq!(decode_json(&value), Ok(Received::Event(received_event(&event))));
+    assert_eq!(
+        decode_json(&value),
+        Ok(Received::Event(received_event(&event)))
+    );
 
     let signal = signal.signal();
     let text = encode_signal(&signal);

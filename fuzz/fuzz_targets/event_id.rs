@@ -14,7 +14,10 @@ fn reference(text: &str) -> Option<EventId> {
     if epoch.len() != 16 || !epoch.bytes().all(hex) {
         return None;
     }
-    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) || (seq.len() > 1 && seq.starts_with('0')) {
+    if seq.is_empty()
+        || !seq.bytes().all(|b| b.is_ascii_digit())
+        || (seq.len() > 1 && seq.starts_with('0'))
+    {
         return None;
     }
     let epoch = u64::from_str_radix(epoch, 16).ok()?;
@@ -32,12 +35,18 @@ fuzz_target!(|input: (u64, u64, u64, &[u8])| {
     assert_eq!(id.text_len(), shown.len());
     assert!(shown.len() <= EventId::MAX_LEN);
     let head = EventId::new(Epoch::from_u64(epoch), head_seq);
-    let expected = if seq > head_seq { CursorRelation::BeyondHead } else { CursorRelation::Within };
+    let expected = if seq > head_seq {
+        CursorRelation::BeyondHead
+    } else {
+        CursorRelation::Within
+    };
     assert_eq!(id.relation_to(head), expected);
     let other = EventId::new(Epoch::from_u64(epoch ^ 1), head_seq);
     assert_eq!(id.relation_to(other), CursorRelation::OtherIncarnation);
 
-    let Ok(text) = std::str::from_utf8(text) else { return };
+    let Ok(text) = std::str::from_utf8(text) else {
+        return;
+    };
     let parsed = text.parse::<EventId>();
     assert_eq!(parsed.as_ref().ok(), reference(text).as_ref(), "{text:?}");
     match parsed {

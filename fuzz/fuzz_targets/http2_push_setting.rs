@@ -9,17 +9,26 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use push_tower::__fuzz::PushSettingWatch;
 use push_fuzz::pieces;
+use push_tower::__fuzz::PushSettingWatch;
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 #[derive(Arbitrary, Debug)]
 enum Frame {
     /// A SETTINGS frame of these entries (ids biased towards ENABLE_PUSH).
-    Settings { ack: bool, entries: Vec<(bool, u16, u32)>, extra: Vec<u8> },
+    Settings {
+        ack: bool,
+        entries: Vec<(bool, u16, u32)>,
+        extra: Vec<u8>,
+    },
     /// Any frame.
-    Other { kind: u8, flags: u8, stream: u32, payload: Vec<u8> },
+    Other {
+        kind: u8,
+        flags: u8,
+        stream: u32,
+        payload: Vec<u8>,
+    },
     /// Bytes that need not be a frame at all.
     Raw(Vec<u8>),
 }
@@ -36,7 +45,11 @@ fn encode(frames: &[Frame]) -> Vec<u8> {
     let mut raw = Vec::new();
     for item in frames {
         match item {
-            Frame::Settings { ack, entries, extra } => {
+            Frame::Settings {
+                ack,
+                entries,
+                extra,
+            } => {
                 let mut payload = Vec::new();
                 for &(push, id, value) in entries {
                     let id: u16 = if push { 2 } else { id };
@@ -46,7 +59,12 @@ fn encode(frames: &[Frame]) -> Vec<u8> {
                 payload.extend_from_slice(extra);
                 frame(4, u8::from(*ack), 0, &payload);
             }
-            Frame::Other { kind, flags, stream, payload } => frame(*kind, *flags, *stream, payload),
+            Frame::Other {
+                kind,
+                flags,
+                stream,
+                payload,
+            } => frame(*kind, *flags, *stream, payload),
             Frame::Raw(bytes) => raw.push(bytes.clone()),
         }
     }
@@ -61,7 +79,8 @@ fn reference(bytes: &[u8]) -> bool {
     let mut at = PREFACE.len();
     while at + 9 <= bytes.len() {
         let header = &bytes[at..at + 9];
-        let length = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+        let length =
+            usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
         let payload_start = at + 9;
         if header[3] == 4 && header[4] & 1 == 0 {
             let end = (payload_start + length).min(bytes.len());

@@ -10,9 +10,7 @@ use push_core::{ChannelName, ChannelNameError, Data, EventName, EventNameError, 
 
 fn event_name_ok(name: &str) -> bool {
     let chars = name.chars().count();
-    (1..=64).contains(&chars)
-        && !name.contains(['\r', '\n', '\0'])
-        && !name.starts_with("push.")
+    (1..=64).contains(&chars) && !name.contains(['\r', '\n', '\0']) && !name.starts_with("push.")
 }
 
 fn channel_name_ok(name: &str) -> bool {

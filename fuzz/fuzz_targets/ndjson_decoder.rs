@@ -26,7 +26,11 @@ fn decode(stream: &[u8], cuts: &[u16]) -> Result<Vec<Received>, ()> {
 fuzz_target!(|input: (&[u8], Vec<u16>)| {
     let (stream, cuts) = input;
     let whole = decode(stream, &[]);
-    assert_eq!(decode(stream, &cuts), whole, "the result depends on where the stream was cut");
+    assert_eq!(
+        decode(stream, &cuts),
+        whole,
+        "the result depends on where the stream was cut"
+    );
 
     // Line by line, as the decoder must read it.
     let mut lines: Vec<&[u8]> = stream.split(|&b| b == b'\n').collect();
@@ -51,8 +55,12 @@ fuzz_target!(|input: (&[u8], Vec<u16>)| {
     // An event this decoder reads, with an id the server could have given,
     // is one push-core encodes back to the same reading.
     for item in expected {
-        let Received::Event(event) = item else { continue };
-        let Ok(id) = event.id.parse::<EventId>() else { continue };
+        let Received::Event(event) = item else {
+            continue;
+        };
+        let Ok(id) = event.id.parse::<EventId>() else {
+            continue;
+        };
         let data = if event.binary {
             Data::binary(event.data.clone())
         } else {

@@ -42,7 +42,9 @@ fn code_for(key: &str) -> &'static str {
 
 fuzz_target!(|input: (&str, Option<&[u8]>, u16, u16)| {
     let (raw, last_event_id, default_secs, max_secs) = input;
-    let Ok(uri) = format!("/c?{raw}").parse::<Uri>() else { return };
+    let Ok(uri) = format!("/c?{raw}").parse::<Uri>() else {
+        return;
+    };
     let raw = uri.query().unwrap_or_default();
     let (expected, pairs) = reference(raw);
     // A replacement character the client sent itself, encoded as UTF-8.
@@ -54,17 +56,26 @@ fuzz_target!(|input: (&str, Option<&[u8]>, u16, u16)| {
             assert_eq!(values, &expected, "{raw:?}");
             if !sent_replacement {
                 for (key, value) in &pairs {
-                    assert!(!value.contains('\u{FFFD}'), "{raw:?}: {key} is not UTF-8, yet accepted");
+                    assert!(
+                        !value.contains('\u{FFFD}'),
+                        "{raw:?}: {key} is not UTF-8, yet accepted"
+                    );
                 }
             }
             if !raw.contains(['%', '+']) {
-                assert_eq!(__fuzz::query_borrows(&uri), Some(true), "{raw:?}: copied with nothing to decode");
+                assert_eq!(
+                    __fuzz::query_borrows(&uri),
+                    Some(true),
+                    "{raw:?}: copied with nothing to decode"
+                );
             }
         }
         Err(error) => {
             let code = error.code().as_str();
             assert!(
-                pairs.iter().any(|(key, value)| value.contains('\u{FFFD}') && code_for(key) == code),
+                pairs
+                    .iter()
+                    .any(|(key, value)| value.contains('\u{FFFD}') && code_for(key) == code),
                 "{raw:?} refused with {code}, yet every contract value decodes as UTF-8"
             );
             assert!(!error.message().is_empty());
@@ -90,7 +101,10 @@ fuzz_target!(|input: (&str, Option<&[u8]>, u16, u16)| {
         }
         (Err(error), Ok(values)) => {
             assert_eq!(error.code().as_str(), "bad_timeout");
-            let timeout = values.timeout.as_deref().expect("a refused hold has a timeout");
+            let timeout = values
+                .timeout
+                .as_deref()
+                .expect("a refused hold has a timeout");
             let number = timeout.parse::<f64>();
             assert!(
                 !matches!(number, Ok(secs) if secs.is_finite() && secs >= 0.0),
@@ -113,8 +127,16 @@ fuzz_target!(|input: (&str, Option<&[u8]>, u16, u16)| {
             let header = header.as_ref().map(|value| value.to_str());
             let expected = match header {
                 Some(Err(_)) => None,
-                Some(Ok(led)) => Some(Start::from_wire(Some(led), values.after.as_deref(), values.from.as_deref())),
-                None => Some(Start::from_wire(None, values.after.as_deref(), values.from.as_deref())),
+                Some(Ok(led)) => Some(Start::from_wire(
+                    Some(led),
+                    values.after.as_deref(),
+                    values.from.as_deref(),
+                )),
+                None => Some(Start::from_wire(
+                    None,
+                    values.after.as_deref(),
+                    values.from.as_deref(),
+                )),
             };
             match (start, expected) {
                 (Err(error), None) => assert_eq!(error.code().as_str(), "bad_cursor"),

@@ -29,7 +29,11 @@ impl Reference {
         let mut state = Reference::default();
         while let Some(end) = rest.find(['\r', '\n']) {
             let line = &rest[..end];
-            let skip = if rest[end..].starts_with("\r\n") { 2 } else { 1 };
+            let skip = if rest[end..].starts_with("\r\n") {
+                2
+            } else {
+                1
+            };
             rest = &rest[end + skip..];
             state.line(line);
         }
@@ -42,7 +46,10 @@ impl Reference {
             let id_field = std::mem::take(&mut self.id_field);
             if self.data.is_empty() {
                 self.event_type.clear();
-                self.items.push(SseItem::Empty { last_event_id: self.last_event_id.clone(), id_field });
+                self.items.push(SseItem::Empty {
+                    last_event_id: self.last_event_id.clone(),
+                    id_field,
+                });
                 return;
             }
             let mut data = std::mem::take(&mut self.data);
@@ -50,7 +57,11 @@ impl Reference {
             let event_type = std::mem::take(&mut self.event_type);
             self.items.push(SseItem::Event {
                 last_event_id: self.last_event_id.clone(),
-                event_type: if event_type.is_empty() { "message".into() } else { event_type },
+                event_type: if event_type.is_empty() {
+                    "message".into()
+                } else {
+                    event_type
+                },
                 data,
             });
             return;
@@ -98,8 +109,15 @@ fuzz_target!(|input: (&[u8], Vec<u16>)| {
 
     let mut whole = Parser::new();
     let items = whole.feed(stream);
-    assert_eq!(items, reference.items, "the items differ from the reference");
-    assert_eq!(whole.retry(), reference.retry, "the reconnection time differs");
+    assert_eq!(
+        items, reference.items,
+        "the items differ from the reference"
+    );
+    assert_eq!(
+        whole.retry(),
+        reference.retry,
+        "the reconnection time differs"
+    );
     assert_eq!(whole.last_event_id(), reference.last_event_id);
 
     let mut cut = Parser::new();
@@ -107,7 +125,10 @@ fuzz_target!(|input: (&[u8], Vec<u16>)| {
     for piece in pieces(stream, &cuts) {
         cut_items.extend(cut.feed(piece));
     }
-    assert_eq!(cut_items, items, "the items depend on where the stream was cut");
+    assert_eq!(
+        cut_items, items,
+        "the items depend on where the stream was cut"
+    );
     assert_eq!(cut.retry(), whole.retry());
     assert_eq!(cut.last_event_id(), whole.last_event_id());
 

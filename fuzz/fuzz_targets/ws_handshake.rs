@@ -62,7 +62,11 @@ fn reference(request: &Request<()>) -> Result<Option<String>, StatusCode> {
         let protocol = request.extensions().get::<hyper::ext::Protocol>();
         return match (request.method() == Method::CONNECT, protocol) {
             (true, Some(p)) if p.as_str().eq_ignore_ascii_case("websocket") => {
-                if version_13(headers) { Ok(None) } else { Err(StatusCode::UPGRADE_REQUIRED) }
+                if version_13(headers) {
+                    Ok(None)
+                } else {
+                    Err(StatusCode::UPGRADE_REQUIRED)
+                }
             }
             (true, _) => Err(StatusCode::BAD_REQUEST),
             (false, _) => Err(StatusCode::UPGRADE_REQUIRED),
@@ -75,20 +79,31 @@ fn reference(request: &Request<()>) -> Result<Option<String>, StatusCode> {
     {
         return Err(StatusCode::UPGRADE_REQUIRED);
     }
-    let key = headers.get("sec-websocket-key").ok_or(StatusCode::BAD_REQUEST)?.as_bytes();
-    let decoded = base64::engine::general_purpose::STANDARD.decode(key).map_err(|_| StatusCode::BAD_REQUEST)?;
+    let key = headers
+        .get("sec-websocket-key")
+        .ok_or(StatusCode::BAD_REQUEST)?
+        .as_bytes();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
     if decoded.len() != 16 {
         return Err(StatusCode::BAD_REQUEST);
     }
     let mut sha1 = Sha1::new();
     sha1.update(key);
     sha1.update(GUID.as_bytes());
-    Ok(Some(base64::engine::general_purpose::STANDARD.encode(sha1.finalize())))
+    Ok(Some(
+        base64::engine::general_purpose::STANDARD.encode(sha1.finalize()),
+    ))
 }
 
 fuzz_target!(|input: Input| {
     let mut request = Request::new(());
-    *request.version_mut() = if input.http2 { Version::HTTP_2 } else { Version::HTTP_11 };
+    *request.version_mut() = if input.http2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
     *request.method_mut() = match &input.method {
         None if input.http2 => Method::CONNECT,
         None => Method::GET,
@@ -98,7 +113,9 @@ fuzz_target!(|input: Input| {
         },
     };
     if let Some(protocol) = &input.protocol {
-        request.extensions_mut().insert(hyper::ext::Protocol::from(protocol.as_str()));
+        request
+            .extensions_mut()
+            .insert(hyper::ext::Protocol::from(protocol.as_str()));
     }
     let key = base64::engine::general_purpose::STANDARD.encode(input.key);
     for (name, value) in &input.headers {

@@ -92,7 +92,9 @@ use io::Upgrade;
 #[cfg(fuzzing)]
 pub(crate) fn check_handshake<B>(request: &Request<B>) -> Result<Option<String>, http::StatusCode> {
     match Handshake::check(request) {
-        Ok(Handshake::Upgrade { accept }) => Ok(Some(accept.to_str().unwrap_or_default().to_owned())),
+        Ok(Handshake::Upgrade { accept }) => {
+            Ok(Some(accept.to_str().unwrap_or_default().to_owned()))
+        }
         Ok(Handshake::Connect) => Ok(None),
         Err(refusal) => Err(refusal.response().status()),
     }
