@@ -77,6 +77,55 @@ mod follow;
 mod store;
 mod subscription;
 
+/// Entry points for the fuzz targets of the repository's `fuzz/` crate: the
+/// decoder of what Redis returns, reached without making it public.
+/// Compiled only under `--cfg fuzzing`, which `cargo fuzz` sets and no
+/// ordinary build does, so it is no part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod __fuzz {
+    use push_core::{Epoch, Event};
+    use redis::Value;
+
+    use crate::store::{self, Entry};
+
+    /// Decodes a stream entry `[id, [field, value, …]]` of incarnation
+    /// `epoch`: `Some` event, or `None` for the entry that closes it.
+    ///
+    /// # Errors
+    ///
+    /// The backend error of an entry this crate did not write.
+    pub fn decode_entry(epoch: Epoch, entry: Value) -> Result<Option<Event>, push_core::Error> {
+        Ok(match store::decode_entry(epoch, entry)? {
+            Entry::Event(event) => Some(event),
+            Entry::Closed => None,
+        })
+    }
+
+    /// The sequence number of an entry id `{seq}-0`.
+    ///
+    /// # Errors
+    ///
+    /// The backend error of an id of another form.
+    pub fn entry_seq(id: &[u8]) -> Result<u64, push_core::Error> {
+        store::entry_seq(id)
+    }
+
+    /// An epoch as the publish script stores it.
+    pub fn epoch_text(epoch: Epoch) -> String {
+        store::epoch_text(epoch)
+    }
+
+    /// An epoch read back from Redis.
+    ///
+    /// # Errors
+    ///
+    /// The backend error of text that is not an epoch.
+    pub fn parse_epoch(text: &[u8]) -> Result<Epoch, push_core::Error> {
+        store::parse_epoch(text)
+    }
+}
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;

@@ -139,7 +139,7 @@ pub(crate) fn epoch_text(epoch: Epoch) -> String {
     format!("{:016x}", epoch.as_u64())
 }
 
-fn parse_epoch(text: &[u8]) -> Result<Epoch, push_core::Error> {
+pub(crate) fn parse_epoch(text: &[u8]) -> Result<Epoch, push_core::Error> {
     std::str::from_utf8(text)
         .ok()
         .and_then(|text| u64::from_str_radix(text, 16).ok())

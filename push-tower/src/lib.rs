@@ -89,6 +89,15 @@ pub use serve::{serve, RequestBody, Serve};
 
 pub use push_core;
 
+/// Entry points for the fuzz targets of the repository's `fuzz/` crate:
+/// crate-private parsers, reached without making them public. Compiled only
+/// under `--cfg fuzzing`, which `cargo fuzz` sets and no ordinary build
+/// does, so it is no part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
+
 use push_core::Channels;
 
 impl<C: Channels> Push<C> {

@@ -30,7 +30,7 @@ mod connection;
 mod date;
 mod http2;
 mod incoming;
-mod peer_settings;
+pub(crate) mod peer_settings;
 mod rewind;
 pub(crate) mod server_push;
 pub(crate) mod upgrade;

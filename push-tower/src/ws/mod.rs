@@ -86,6 +86,20 @@ use crate::{error, Push, ResponseFuture};
 use handshake::Handshake;
 use io::Upgrade;
 
+/// The opening handshake's verdict on `request`, for the fuzz targets:
+/// `Ok(Some(accept))` for an HTTP/1.1 upgrade, `Ok(None)` for an HTTP/2
+/// extended CONNECT, else the refusal's status.
+#[cfg(fuzzing)]
+pub(crate) fn check_handshake<B>(request: &Request<B>) -> Result<Option<String>, http::StatusCode> {
+    match Handshake::check(request) {
+        Ok(Handshake::Upgrade { accept }) => {
+            Ok(Some(accept.to_str().unwrap_or_default().to_owned()))
+        }
+        Ok(Handshake::Connect) => Ok(None),
+        Err(refusal) => Err(refusal.response().status()),
+    }
+}
+
 /// The largest message a client may send (`1009` past it). Clients have no
 /// data to send on this socket, so this only bounds what a broken or hostile
 /// client can make the server read.
