@@ -3,8 +3,8 @@
 //!
 //! It handles a leading BOM, CR, LF and CRLF line ends (also split across
 //! chunks), comments, `id` values containing NUL (ignored), `retry` values
-//! that are not all digits (ignored), and keeps the last event id across
-//! events, as `EventSource` does.
+//! that are not all digits or too large for a `u64` (ignored), and keeps
+//! the last event id across events, as `EventSource` does.
 //!
 //! ```
 //! use conformance::clients::sse::parser::{Parser, SseItem};
@@ -138,7 +138,12 @@ impl Parser {
                 self.id_field = true;
             }
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
-                self.retry = value.parse().ok();
+                // Digits past `u64::MAX` are a value no client can use: the
+                // field is ignored, as a non-digit one is, and the time set
+                // before stands.
+                if let Ok(ms) = value.parse() {
+                    self.retry = Some(ms);
+                }
             }
             _ => {}
         }
@@ -236,6 +241,20 @@ mod tests {
         assert_eq!(parser.retry(), None);
         parser.feed(b"retry: 1500\n\n");
         assert_eq!(parser.retry(), Some(1500));
+    }
+
+    /// Found by the `sse_parser` fuzz target (its seed
+    /// `fuzz/seeds/sse_parser/regression-retry-overflow`): a `retry` of
+    /// digits past `u64::MAX` cleared the reconnection time set before.
+    #[test]
+    fn retry_past_u64_is_ignored_and_the_previous_time_stands() {
+        let mut parser = Parser::new();
+        parser.feed(b"retry: 5\nretry: 99999999999999999999999\n\n");
+        assert_eq!(parser.retry(), Some(5));
+        parser.feed(b"retry: 18446744073709551615\n");
+        assert_eq!(parser.retry(), Some(u64::MAX));
+        parser.feed(b"retry: 18446744073709551616\n");
+        assert_eq!(parser.retry(), Some(u64::MAX));
     }
 
     #[test]
