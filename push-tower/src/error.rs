@@ -13,6 +13,7 @@
 //! assert_eq!(answer.headers()["content-type"], "application/json");
 //! ```
 
+use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use push_core::wire::{ErrorCode, WireError};
@@ -59,7 +60,14 @@ pub fn status(code: ErrorCode) -> StatusCode {
 /// client should retry, and `WWW-Authenticate: Bearer` on `401`, as HTTP
 /// requires.
 pub fn response(error: WireError) -> Response<PushBody> {
-    let mut answer = response::json(status(error.code()), error.to_json());
+    response_with(error, PushBody::full)
+}
+
+/// [`response`] with the JSON carried by a body of another type, made from
+/// its bytes by `body`: what `serve` answers before any service runs.
+pub(crate) fn response_with<B>(error: WireError, body: impl FnOnce(Bytes) -> B) -> Response<B> {
+    let json = body(Bytes::from(error.to_json()));
+    let mut answer = response::json_body(status(error.code()), json);
     let headers = answer.headers_mut();
     if let Some(secs) = error.retry_after() {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));

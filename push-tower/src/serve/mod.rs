@@ -453,14 +453,10 @@ where
 
     fn call(&mut self, request: Request<Incoming>) -> Self::Future {
         if let Err(refusal) = crate::request::check_framing(&request) {
-            let mut answer = Response::new(Full::new(Bytes::from(refusal.to_json()).into()));
-            *answer.status_mut() = crate::error::status(refusal.code());
-            let headers = answer.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            let mut answer = crate::error::response_with(refusal, |json| Full::new(json.into()));
+            answer
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
             return Http1Future::Refused {
                 answer: Some(answer),
             };
