@@ -57,19 +57,11 @@ impl<'a> Query<'a> {
     /// (`event=%FF`): refused rather than stored altered.
     pub(crate) fn parse(uri: &'a Uri) -> Result<Query<'a>, WireError> {
         let mut query = Query::default();
-        let mut rest = uri.query().unwrap_or_default();
-        while !rest.is_empty() {
-            let (pair, next) = split_at_first(rest, b'&');
-            rest = next.unwrap_or_default();
-            if pair.is_empty() {
-                continue;
-            }
-            let (key, value) = split_at_first(pair, b'=');
+        for (key, value) in pairs(uri) {
             // A key that is not UTF-8 is no key of the contract's: ignored.
             let Some(key) = decode(key) else { continue };
             if let Some(slot) = query.slot(&key) {
-                let value = decode(value.unwrap_or_default())
-                    .ok_or_else(|| WireError::query_not_utf8(&key))?;
+                let value = decode(value).ok_or_else(|| WireError::query_not_utf8(&key))?;
                 slot.get_or_insert(value);
             }
         }
@@ -109,16 +101,25 @@ impl<'a> Query<'a> {
 /// The decoded value of the first `key` in `uri`'s query, if there is one
 /// and it is UTF-8 once decoded.
 pub(crate) fn query_value<'a>(uri: &'a Uri, key: &str) -> Option<Cow<'a, str>> {
-    let mut rest = uri.query()?;
-    while !rest.is_empty() {
+    let (_, value) = pairs(uri).find(|(raw_key, _)| decode(raw_key).is_some_and(|k| k == key))?;
+    decode(value)
+}
+
+/// The query's `key=value` pairs as sent, empty ones skipped; a pair
+/// without `=` has an empty value.
+fn pairs(uri: &Uri) -> impl Iterator<Item = (&str, &str)> {
+    let mut rest = uri.query().unwrap_or_default();
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
         let (pair, next) = split_at_first(rest, b'&');
         rest = next.unwrap_or_default();
-        let (raw_key, value) = split_at_first(pair, b'=');
-        if decode(raw_key).is_some_and(|decoded| decoded == key) {
-            return decode(value.unwrap_or_default());
+        if !pair.is_empty() {
+            let (key, value) = split_at_first(pair, b'=');
+            return Some((key, value.unwrap_or_default()));
         }
-    }
-    None
+    })
 }
 
 /// `text` before and after the first `separator` (an ASCII byte), or all of
