@@ -5,7 +5,6 @@
 
 mod process;
 
-use std::process::Child;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -19,38 +18,17 @@ const PUBLISH_TOKEN: &str = "publish-secret-for-the-tests";
 const READ_KEY: &str = "a-signing-key-of-at-least-32-bytes!";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-struct Server {
-    child: Child,
-    /// Held open: the server writes to it.
-    _stdout: std::io::BufReader<std::process::ChildStdout>,
-    url: String,
+fn start() -> process::Running {
+    process::Running::start(&[
+        "--publish-token",
+        PUBLISH_TOKEN,
+        "--read-token-key",
+        READ_KEY,
+    ])
 }
 
-impl Server {
-    fn start() -> Self {
-        let (child, stdout, url) = process::start(&[
-            "--publish-token",
-            PUBLISH_TOKEN,
-            "--read-token-key",
-            READ_KEY,
-        ]);
-        Server {
-            child,
-            _stdout: stdout,
-            url,
-        }
-    }
-
-    fn http(&self, protocol: Protocol) -> HttpClient {
-        HttpClient::new(&self.url, protocol)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn http(server: &process::Running, protocol: Protocol) -> HttpClient {
+    HttpClient::new(&server.url, protocol)
 }
 
 fn now() -> u64 {
@@ -111,13 +89,13 @@ async fn refusal(http: &HttpClient, path: &str) -> (u16, String, String) {
 
 #[tokio::test]
 async fn every_technique_needs_a_read_token_naming_the_channel() {
-    let server = Server::start();
+    let server = start();
     let good = read_token(&["room-*"], 600, READ_KEY);
     let other_channel = read_token(&["news"], 600, READ_KEY);
     let expired = read_token(&["room-*"], -600, READ_KEY);
     let forged = read_token(&["room-*"], 600, "another-key-of-at-least-32-bytes!!");
     for protocol in [Protocol::Http1, Protocol::H2c] {
-        let http = server.http(protocol);
+        let http = http(&server, protocol);
         for technique in Technique::ALL {
             let segment = technique.path_segment();
             // Without a token, the technique's own client is refused first.
@@ -185,8 +163,12 @@ async fn every_technique_needs_a_read_token_naming_the_channel() {
         tokio_tungstenite::connect_async(format!("{ws}/channels/room-2/ws?token={good}"))
             .await
             .unwrap();
-    let (status, json) =
-        publish(&server.http(Protocol::Http1), "room-2", Some(PUBLISH_TOKEN)).await;
+    let (status, json) = publish(
+        &http(&server, Protocol::Http1),
+        "room-2",
+        Some(PUBLISH_TOKEN),
+    )
+    .await;
     assert_eq!(status, 201);
     loop {
         let message = tokio::time::timeout(TIMEOUT, socket.next())
@@ -212,10 +194,10 @@ async fn every_technique_needs_a_read_token_naming_the_channel() {
 
 #[tokio::test]
 async fn publishing_and_closing_need_the_publish_token() {
-    let server = Server::start();
+    let server = start();
     let reader = read_token(&["*"], 600, READ_KEY);
     for protocol in [Protocol::Http1, Protocol::H2c] {
-        let http = server.http(protocol);
+        let http = http(&server, protocol);
         let (status, json) = publish(&http, "news", None).await;
         assert_eq!(
             (status, json["error"].as_str()),
@@ -264,7 +246,10 @@ async fn publishing_and_closing_need_the_publish_token() {
         assert_eq!(close(PUBLISH_TOKEN).await, 204);
     }
     // Health stays open.
-    let health = server.http(Protocol::Http1).get("/healthz").await.unwrap();
+    let health = http(&server, Protocol::Http1)
+        .get("/healthz")
+        .await
+        .unwrap();
     assert_eq!(health.status, 200);
 }
 

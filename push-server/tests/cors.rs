@@ -4,8 +4,7 @@
 
 mod process;
 
-use std::io::BufReader;
-use std::process::{Child, ChildStdout};
+use process::Running;
 
 use bytes::Bytes;
 use conformance::{HttpClient, Protocol};
@@ -14,33 +13,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const APP: &str = "http://app.test:3000";
 
-struct Server {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    url: String,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Self {
-        let (child, stdout, url) = process::start(args);
-        Server {
-            child,
-            _stdout: stdout,
-            url,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Opens a WebSocket to `channel` from a page of `origin`; the status the
 /// handshake got.
-async fn websocket_from(server: &Server, channel: &str, origin: &str) -> u16 {
+async fn websocket_from(server: &Running, channel: &str, origin: &str) -> u16 {
     let url = format!(
         "{}/channels/{channel}/ws",
         server.url.replacen("http", "ws", 1)
@@ -58,7 +33,7 @@ async fn websocket_from(server: &Server, channel: &str, origin: &str) -> u16 {
 
 #[tokio::test]
 async fn listed_origins_get_cors_and_others_are_refused_websocket_included() {
-    let server = Server::start(&[
+    let server = Running::start(&[
         "--allowed-origin",
         APP,
         "--allowed-origin",
@@ -149,7 +124,7 @@ async fn listed_origins_get_cors_and_others_are_refused_websocket_included() {
 
 #[tokio::test]
 async fn any_origin_with_a_star_and_no_cors_at_all_without_the_flag() {
-    let open = Server::start(&["--allowed-origin", "*"]);
+    let open = Running::start(&["--allowed-origin", "*"]);
     let http = HttpClient::new(&open.url, Protocol::Http1);
     let poll = http
         .fetch(
@@ -164,7 +139,7 @@ async fn any_origin_with_a_star_and_no_cors_at_all_without_the_flag() {
     assert_eq!(poll.headers["access-control-allow-origin"], "*");
     assert_eq!(websocket_from(&open, "news", "https://any.test").await, 101);
 
-    let plain = Server::start(&[]);
+    let plain = Running::start(&[]);
     let http = HttpClient::new(&plain.url, Protocol::Http1);
     let poll = http
         .fetch(

@@ -9,7 +9,6 @@
 mod process;
 
 use std::net::SocketAddr;
-use std::process::Child;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -146,51 +145,17 @@ async fn assert_serving(addr: SocketAddr, after: &str) {
     );
 }
 
-struct Server {
-    child: Child,
-    /// Held open: the server writes to it.
-    _stdout: std::io::BufReader<std::process::ChildStdout>,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start() -> Self {
-        let (child, stdout, url) = process::start(FLAGS);
-        let addr = url.strip_prefix("http://").unwrap().parse().unwrap();
-        Server {
-            child,
-            _stdout: stdout,
-            addr,
-        }
-    }
-
-    /// Publishes `text` to `channel`; returns its id.
-    async fn publish(&self, channel: &str, text: &str) -> String {
-        let answer = exchange(
-            self.addr,
-            &publish(&format!("/channels/{channel}"), text.as_bytes()),
-        )
-        .await;
-        let text = String::from_utf8(answer).unwrap();
-        let (_, body) = text.split_once("\r\n\r\n").unwrap();
-        let json: serde_json::Value = serde_json::from_str(body).unwrap();
-        json["id"].as_str().unwrap().to_owned()
-    }
-
-    /// Fails if the process has exited.
-    fn assert_alive(&mut self) {
-        assert!(
-            self.child.try_wait().unwrap().is_none(),
-            "push-server exited"
-        );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Publishes `text` to `channel` on the server at `addr`; returns its id.
+async fn publish_text(addr: SocketAddr, channel: &str, text: &str) -> String {
+    let answer = exchange(
+        addr,
+        &publish(&format!("/channels/{channel}"), text.as_bytes()),
+    )
+    .await;
+    let text = String::from_utf8(answer).unwrap();
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    json["id"].as_str().unwrap().to_owned()
 }
 
 /// Requests over HTTP/1.1, each with what the server must answer.
@@ -346,12 +311,12 @@ fn http1_cases(id: &str) -> Vec<Case> {
 
 #[tokio::test]
 async fn every_hostile_http1_request_gets_its_answer_and_the_server_keeps_serving() {
-    let mut server = Server::start();
-    let id = server.publish("news", "first").await;
+    let mut server = process::Running::start(FLAGS);
+    let id = publish_text(server.addr(), "news", "first").await;
     let cases = http1_cases(&id);
     let mut wrong = Vec::new();
     for case in &cases {
-        let answer = tokio::time::timeout(CASE_DEADLINE, exchange(server.addr, &case.request))
+        let answer = tokio::time::timeout(CASE_DEADLINE, exchange(server.addr(), &case.request))
             .await
             .unwrap_or_else(|_| panic!("the server hung on {}", case.name));
         let got = outcome(&answer);
@@ -365,7 +330,7 @@ async fn every_hostile_http1_request_gets_its_answer_and_the_server_keeps_servin
             ));
         }
         server.assert_alive();
-        assert_serving(server.addr, &case.name).await;
+        assert_serving(server.addr(), &case.name).await;
     }
     assert!(
         wrong.is_empty(),

@@ -8,9 +8,8 @@ use http::Method;
 
 #[tokio::test]
 async fn the_binary_limits_publishes_per_channel() {
-    let (mut child, _stdout, url) =
-        process::start(&["--max-publish-rate", "1", "--publish-burst", "2"]);
-    let http = HttpClient::new(&url, Protocol::Http1);
+    let server = process::Running::start(&["--max-publish-rate", "1", "--publish-burst", "2"]);
+    let http = HttpClient::new(&server.url, Protocol::Http1);
     let publish = |channel: &'static str| {
         let http = http.clone();
         async move {
@@ -31,8 +30,7 @@ async fn the_binary_limits_publishes_per_channel() {
     assert_eq!(refused.error_code().as_deref(), Some("rate_limited"));
     assert!(refused.headers.contains_key("retry-after"));
     assert_eq!(publish("sports").await.status, 201);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_push-server"))
         .args(["--listen", "127.0.0.1:0", "--max-publish-rate", "0"])

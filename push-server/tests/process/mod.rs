@@ -22,3 +22,46 @@ pub(crate) fn start(args: &[&str]) -> (Child, BufReader<ChildStdout>, String) {
         .to_owned();
     (child, stdout, url)
 }
+
+/// A push-server started by [`start`] that is killed when dropped. Its
+/// stdout is held open, since the server keeps writing to it.
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    /// The URL the server printed, `http://127.0.0.1:PORT`.
+    pub(crate) url: String,
+    _stdout: BufReader<ChildStdout>,
+}
+
+#[allow(dead_code)] // Each test crate uses some of it.
+impl Running {
+    /// Starts push-server with `args`.
+    pub(crate) fn start(args: &[&str]) -> Self {
+        let (child, stdout, url) = start(args);
+        Running {
+            child,
+            url,
+            _stdout: stdout,
+        }
+    }
+
+    /// The address it listens on.
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        let authority = self.url.strip_prefix("http://").unwrap_or(&self.url);
+        authority.parse().expect("push-server printed host:port")
+    }
+
+    /// Fails if the process has exited.
+    pub(crate) fn assert_alive(&mut self) {
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "push-server exited"
+        );
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
