@@ -256,13 +256,8 @@ async fn publishing_and_closing_need_the_publish_token() {
 #[test]
 fn a_short_signing_key_or_an_empty_publish_token_is_refused_at_start() {
     for args in [["--read-token-key", "short"], ["--publish-token", ""]] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_push-server"))
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let (code, stderr) = process::exit_of(&args);
+        assert_eq!(code, Some(2), "{args:?}");
         assert!(stderr.contains(args[0]), "{stderr}");
     }
 }

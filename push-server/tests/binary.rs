@@ -103,33 +103,20 @@ async fn next(session: &mut (impl Session + ?Sized)) -> Option<Received> {
 
 #[test]
 fn refuses_inconsistent_limits_with_a_message() {
-    let output = Command::new(env!("CARGO_BIN_EXE_push-server"))
-        .args([
-            "--max-event-bytes",
-            "1000",
-            "--subscriber-buffer-bytes",
-            "10",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, stderr) = process::exit_of(&[
+        "--max-event-bytes",
+        "1000",
+        "--subscriber-buffer-bytes",
+        "10",
+    ]);
+    assert_eq!(code, Some(2));
     assert!(stderr.contains("subscriber_buffer_bytes"), "{stderr}");
 }
 
 #[test]
 fn says_what_to_check_when_redis_cannot_be_reached() {
-    let output = Command::new(env!("CARGO_BIN_EXE_push-server"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--redis",
-            "redis://127.0.0.1:9/0",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, stderr) = process::exit_of(&["--redis", "redis://127.0.0.1:9/0"]);
+    assert_eq!(code, Some(1));
     assert!(stderr.contains("cannot reach Redis"), "{stderr}");
     assert!(stderr.contains("redis://HOST:PORT/DB"), "{stderr}");
 }

@@ -32,10 +32,7 @@ async fn the_binary_limits_publishes_per_channel() {
     assert_eq!(publish("sports").await.status, 201);
     drop(server);
 
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_push-server"))
-        .args(["--listen", "127.0.0.1:0", "--max-publish-rate", "0"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--max-publish-rate"));
+    let (code, stderr) = process::exit_of(&["--max-publish-rate", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--max-publish-rate"), "{stderr}");
 }

@@ -65,3 +65,16 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// Runs push-server on a port of its own with `args` until it exits, as it
+/// does at once when refusing its flags; returns its exit code and stderr.
+#[allow(dead_code)] // Not every test crate runs one.
+pub(crate) fn exit_of(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_push-server"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .expect("push-server runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
