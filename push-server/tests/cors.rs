@@ -7,11 +7,19 @@ mod process;
 use process::Running;
 
 use bytes::Bytes;
+use conformance::http::FullResponse;
 use conformance::{HttpClient, Protocol};
 use http::Method;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const APP: &str = "http://app.test:3000";
+
+/// `GET path` from a page of `origin`.
+async fn get_from(http: &HttpClient, path: &str, origin: &str) -> FullResponse {
+    http.fetch(Method::GET, path, &[("origin", origin)], Bytes::new())
+        .await
+        .unwrap()
+}
 
 /// Opens a WebSocket to `channel` from a page of `origin`; the status the
 /// handshake got.
@@ -74,15 +82,7 @@ async fn listed_origins_get_cors_and_others_are_refused_websocket_included() {
         assert_eq!(headers["access-control-max-age"], "600");
 
         // A poll from the page: readable, its ETag exposed.
-        let poll = http
-            .fetch(
-                Method::GET,
-                "/channels/news/poll",
-                &[("origin", APP)],
-                Bytes::new(),
-            )
-            .await
-            .unwrap();
+        let poll = get_from(&http, "/channels/news/poll", APP).await;
         assert_eq!(poll.status, 200);
         assert_eq!(poll.headers["access-control-allow-origin"], APP);
         let exposed = poll.headers["access-control-expose-headers"]
@@ -99,15 +99,7 @@ async fn listed_origins_get_cors_and_others_are_refused_websocket_included() {
             "/channels/news/sse",
             "/channels/news",
         ] {
-            let refused = http
-                .fetch(
-                    Method::GET,
-                    path,
-                    &[("origin", "https://evil.test")],
-                    Bytes::new(),
-                )
-                .await
-                .unwrap();
+            let refused = get_from(&http, path, "https://evil.test").await;
             assert_eq!(refused.status, 403, "{path}");
             assert_eq!(refused.error_code().as_deref(), Some("forbidden"));
         }
@@ -126,30 +118,14 @@ async fn listed_origins_get_cors_and_others_are_refused_websocket_included() {
 async fn any_origin_with_a_star_and_no_cors_at_all_without_the_flag() {
     let open = Running::start(&["--allowed-origin", "*"]);
     let http = HttpClient::new(&open.url, Protocol::Http1);
-    let poll = http
-        .fetch(
-            Method::GET,
-            "/channels/news/poll",
-            &[("origin", "https://any.test")],
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
+    let poll = get_from(&http, "/channels/news/poll", "https://any.test").await;
     assert_eq!(poll.status, 200);
     assert_eq!(poll.headers["access-control-allow-origin"], "*");
     assert_eq!(websocket_from(&open, "news", "https://any.test").await, 101);
 
     let plain = Running::start(&[]);
     let http = HttpClient::new(&plain.url, Protocol::Http1);
-    let poll = http
-        .fetch(
-            Method::GET,
-            "/channels/news/poll",
-            &[("origin", "https://any.test")],
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
+    let poll = get_from(&http, "/channels/news/poll", "https://any.test").await;
     assert_eq!(poll.status, 200);
     assert!(
         !poll

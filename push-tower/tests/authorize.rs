@@ -102,8 +102,18 @@ async fn publish_as_writer(http: &conformance::HttpClient, channel: &str) -> Str
     answer.json()["id"].as_str().unwrap().to_owned()
 }
 
-fn path_of(technique: Technique, channel: &str) -> String {
-    format!("/channels/{channel}/{}", technique.path_segment())
+/// The request target of `technique` on `channel` with `query`; a long
+/// poll also asks to be answered at once.
+fn target(technique: Technique, channel: &str, query: &str) -> String {
+    let mut target = format!("/channels/{channel}/{}?{query}", technique.path_segment());
+    if technique == Technique::LongPoll {
+        target.push_str(if query.is_empty() {
+            "timeout=0"
+        } else {
+            "&timeout=0"
+        });
+    }
+    target
 }
 
 /// Opening `channel` with `technique`'s client, which sends no token, is
@@ -183,16 +193,10 @@ async fn a_token_opens_every_technique_from_the_header_or_the_query() {
             Technique::Ndjson,
             Technique::Http2Push,
         ] {
-            let path = path_of(technique, "secret");
-            let timeout = if technique == Technique::LongPoll {
-                "&timeout=0"
-            } else {
-                ""
-            };
             let by_query = http
                 .send(
                     Method::GET,
-                    &format!("{path}?token=reader{timeout}"),
+                    &target(technique, "secret", "token=reader"),
                     &[],
                     Bytes::new(),
                 )
@@ -206,7 +210,7 @@ async fn a_token_opens_every_technique_from_the_header_or_the_query() {
             let by_header = http
                 .send(
                     Method::GET,
-                    &format!("{path}?x=1{timeout}"),
+                    &target(technique, "secret", ""),
                     &[("authorization", "Bearer reader")],
                     Bytes::new(),
                 )
@@ -220,7 +224,7 @@ async fn a_token_opens_every_technique_from_the_header_or_the_query() {
             let wrong = http
                 .fetch(
                     Method::GET,
-                    &format!("{path}?token=guess"),
+                    &target(technique, "secret", "token=guess"),
                     &[],
                     Bytes::new(),
                 )
@@ -348,16 +352,10 @@ async fn a_decision_made_later_holds_the_request_until_it_is_made() {
             continue;
         }
         let http = server.http(protocol);
-        let path = path_of(technique, "slow-news");
-        let timeout = if technique == Technique::LongPoll {
-            "&timeout=0"
-        } else {
-            ""
-        };
         let allowed = http
             .send(
                 Method::GET,
-                &format!("{path}?token=reader{timeout}"),
+                &target(technique, "slow-news", "token=reader"),
                 &[],
                 Bytes::new(),
             )
