@@ -174,7 +174,9 @@ impl ServerFlags {
     /// read, is not PEM, holds no certificate or key, or the key does not
     /// fit the certificate; see
     /// [`config_from_pem`](push_tower::serve::tls::config_from_pem).
-    pub fn tls_config(&self) -> Result<Option<push_tower::serve::tls::rustls::ServerConfig>, String> {
+    pub fn tls_config(
+        &self,
+    ) -> Result<Option<push_tower::serve::tls::rustls::ServerConfig>, String> {
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => push_tower::serve::tls::config_from_pem(cert, key)
                 .map(Some)

@@ -84,10 +84,16 @@ fn path_str(path: &Path) -> &str {
 }
 
 /// A TLS connection to `addr` offering `alpn`, which the server must choose.
-async fn connect(cert: &Certificate, addr: &str, alpn: &[u8]) -> impl hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static {
+async fn connect(
+    cert: &Certificate,
+    addr: &str,
+    alpn: &[u8],
+) -> impl hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
-    let tls = within(cert.connector(alpn).connect(name, tcp)).await.unwrap();
+    let tls = within(cert.connector(alpn).connect(name, tcp))
+        .await
+        .unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn));
     TokioIo::new(tls)
 }
@@ -118,10 +124,12 @@ async fn serves_publish_and_subscribe_over_https() {
     let url = format!("https://localhost:{}", addr.rsplit_once(':').unwrap().1);
 
     // A subscription over HTTP/2 (ALPN h2).
-    let (mut h2, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), connect(&cert, &addr, b"h2").await)
-            .await
-            .unwrap();
+    let (mut h2, connection) = hyper::client::conn::http2::handshake(
+        TokioExecutor::new(),
+        connect(&cert, &addr, b"h2").await,
+    )
+    .await
+    .unwrap();
     tokio::spawn(connection);
     let sse = within(h2.send_request(request(&url, Method::GET, "/channels/demo/sse", "")))
         .await
@@ -131,14 +139,13 @@ async fn serves_publish_and_subscribe_over_https() {
     let mut sse = sse.into_body();
 
     // A publish over HTTP/1.1 (ALPN http/1.1).
-    let (mut h1, connection) = hyper::client::conn::http1::handshake(connect(&cert, &addr, b"http/1.1").await)
-        .await
-        .unwrap();
+    let (mut h1, connection) =
+        hyper::client::conn::http1::handshake(connect(&cert, &addr, b"http/1.1").await)
+            .await
+            .unwrap();
     tokio::spawn(connection);
     let mut publish = request(&url, Method::POST, "/channels/demo", "over https");
-    publish
-        .headers_mut()
-        .insert("host", addr.parse().unwrap());
+    publish.headers_mut().insert("host", addr.parse().unwrap());
     let published = within(h1.send_request(publish)).await.unwrap();
     assert_eq!(published.status(), StatusCode::CREATED);
     assert_eq!(published.version(), http::Version::HTTP_11);
@@ -150,7 +157,10 @@ async fn serves_publish_and_subscribe_over_https() {
 
     let mut seen = String::new();
     while !seen.contains("data: over https") {
-        let frame = within(sse.frame()).await.expect("the stream ended").unwrap();
+        let frame = within(sse.frame())
+            .await
+            .expect("the stream ended")
+            .unwrap();
         if let Ok(data) = frame.into_data() {
             seen.push_str(&String::from_utf8_lossy(&data));
         }
@@ -193,7 +203,10 @@ fn tls_and_limit_flags_are_checked_with_a_message_naming_the_fix() {
     ]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains(path_str(&missing)), "{stderr}");
-    assert!(stderr.contains("cannot read the certificate file"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read the certificate file"),
+        "{stderr}"
+    );
 
     // The certificate given as the key.
     let (code, stderr) = refused(&[
@@ -213,6 +226,9 @@ fn tls_and_limit_flags_are_checked_with_a_message_naming_the_fix() {
     ] {
         let (code, stderr) = refused(&[flag, "0"]);
         assert_eq!(code, Some(2), "{flag}: {stderr}");
-        assert!(stderr.contains(&format!("{flag} must be at least 1")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} must be at least 1")),
+            "{stderr}"
+        );
     }
 }

@@ -129,10 +129,16 @@ async fn refused_http1(mut stream: TcpStream) -> String {
 }
 
 fn assert_refused_http1(answer: &str, status: &str, code: &str) {
-    assert!(answer.starts_with(&format!("http/1.1 {status}")), "{answer}");
+    assert!(
+        answer.starts_with(&format!("http/1.1 {status}")),
+        "{answer}"
+    );
     assert!(answer.contains("\r\nretry-after: 5\r\n"), "{answer}");
     assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
-    assert!(answer.contains(&format!("\"error\":\"{code}\"")), "{answer}");
+    assert!(
+        answer.contains(&format!("\"error\":\"{code}\"")),
+        "{answer}"
+    );
 }
 
 /// Sends a GET over HTTP/2 on `stream`: the refusal's status and JSON
@@ -155,7 +161,10 @@ async fn refused_http2(stream: TcpStream, status: StatusCode, code: &str) {
     assert_eq!(json["error"], code);
     // GOAWAY, then the connection ends: no more requests on it.
     within(connection).await.unwrap().unwrap();
-    assert!(client.ready().await.is_err(), "the refused connection serves on");
+    assert!(
+        client.ready().await.is_err(),
+        "the refused connection serves on"
+    );
 }
 
 /// Retries a plain GET on new connections from `from` until one is served:
@@ -285,14 +294,19 @@ async fn h2_body(response: http::Response<h2::RecvStream>) -> Bytes {
 async fn h2_read_until(body: &mut h2::RecvStream, needle: &str) {
     let mut seen = String::new();
     while !seen.contains(needle) {
-        let chunk = within(body.data()).await.expect("the stream ended").unwrap();
+        let chunk = within(body.data())
+            .await
+            .expect("the stream ended")
+            .unwrap();
         let _ = body.flow_control().release_capacity(chunk.len());
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
 }
 
 fn get(path: &str) -> Request<()> {
-    Request::get(format!("http://localhost{path}")).body(()).unwrap()
+    Request::get(format!("http://localhost{path}"))
+        .body(())
+        .unwrap()
 }
 
 fn assert_too_many_subscriptions(status: StatusCode, body: &[u8]) {
@@ -343,7 +357,10 @@ async fn over_max_subscriptions_per_connection_the_next_stream_is_429_before_it_
     let mut ready = within(client.clone().ready()).await.unwrap();
     let (response, mut body) = ready.send_request(publish, false).unwrap();
     body.send_data(Bytes::from_static(b"after"), true).unwrap();
-    assert_eq!(within(response).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(
+        within(response).await.unwrap().status(),
+        StatusCode::CREATED
+    );
     h2_read_until(&mut sse, "data: after").await;
     h2_read_until(&mut ndjson, "\"data\":\"after\"").await;
 
@@ -390,7 +407,10 @@ async fn over_max_headers_the_request_is_431_on_both_versions() {
         request.headers_mut().insert(name, i.into());
     }
     let refused = h2_send(&mut client, request).await;
-    assert_eq!(refused.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(
+        refused.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
     let served = h2_send(&mut client, get("/healthz")).await;
     assert_eq!(served.status(), StatusCode::OK);
 }

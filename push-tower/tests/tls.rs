@@ -182,7 +182,12 @@ async fn hyper_h1(server: &Server) -> hyper::client::conn::http1::SendRequest<Fu
     send
 }
 
-fn request(server: &Server, method: Method, path: &str, body: &'static str) -> Request<Full<Bytes>> {
+fn request(
+    server: &Server,
+    method: Method,
+    path: &str,
+    body: &'static str,
+) -> Request<Full<Bytes>> {
     Request::builder()
         .method(method)
         .uri(server.uri(path))
@@ -316,7 +321,11 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     loop {
-        match within(socket.next()).await.expect("the socket ended").unwrap() {
+        match within(socket.next())
+            .await
+            .expect("the socket ended")
+            .unwrap()
+        {
             Message::Text(text) => return serde_json::from_str(&text).unwrap(),
             Message::Ping(_) | Message::Pong(_) => {}
             other => panic!("unexpected {other:?}"),
@@ -335,7 +344,9 @@ async fn http2_server_push_over_tls() {
         .unwrap();
     tokio::spawn(connection);
     let mut client = within(client.ready()).await.unwrap();
-    let parent = Request::get(server.uri("/channels/news/push")).body(()).unwrap();
+    let parent = Request::get(server.uri("/channels/news/push"))
+        .body(())
+        .unwrap();
     let (mut response, _) = client.send_request(parent, true).unwrap();
     let mut promises = response.push_promises();
     let response = within(response).await.unwrap();
@@ -346,7 +357,10 @@ async fn http2_server_push_over_tls() {
     let promise = within(promises.push_promise()).await.unwrap().unwrap();
     let (promised, pushed) = promise.into_parts();
     assert_eq!(promised.uri().scheme_str(), Some("https"));
-    assert_eq!(promised.uri().path(), format!("/channels/news/messages/{id}"));
+    assert_eq!(
+        promised.uri().path(),
+        format!("/channels/news/messages/{id}")
+    );
     let pushed = within(pushed).await.unwrap();
     assert_eq!(pushed.status(), StatusCode::OK);
     let mut body = pushed.into_body();
@@ -432,7 +446,8 @@ async fn a_client_that_stalls_in_the_handshake_is_dropped() {
             .await
             .is_ok()
     };
-    let (_, _, idle_closed) = tokio::join!(assert_dropped(silent), assert_dropped(half), idle_closed);
+    let (_, _, idle_closed) =
+        tokio::join!(assert_dropped(silent), assert_dropped(half), idle_closed);
     assert!(idle_closed, "the idle TLS connection is still held");
 
     // Others are served throughout.
@@ -452,10 +467,16 @@ async fn config_from_pem_errors_name_the_file_to_fix() {
     // The key given as the certificate, and the certificate as the key.
     let error = tls::config_from_pem(&cert.key_path, &cert.key_path).unwrap_err();
     assert_eq!(error.path(), cert.key_path);
-    assert!(error.to_string().contains("holds no certificate"), "{error}");
+    assert!(
+        error.to_string().contains("holds no certificate"),
+        "{error}"
+    );
     let error = tls::config_from_pem(&cert.cert_path, &cert.cert_path).unwrap_err();
     assert_eq!(error.path(), cert.cert_path);
-    assert!(error.to_string().contains("holds no private key"), "{error}");
+    assert!(
+        error.to_string().contains("holds no private key"),
+        "{error}"
+    );
 
     // A key that is not the certificate's.
     let other = Certificate::generate();
@@ -464,5 +485,8 @@ async fn config_from_pem_errors_name_the_file_to_fix() {
     assert_eq!(error.path(), other.key_path);
 
     let config = tls::config_from_pem(&cert.cert_path, &cert.key_path).unwrap();
-    assert_eq!(config.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+    assert_eq!(
+        config.alpn_protocols,
+        [b"h2".to_vec(), b"http/1.1".to_vec()]
+    );
 }

@@ -88,7 +88,9 @@ impl ConnectionHandle {
     ///
     /// `too_many_subscriptions` when the connection holds its limit.
     pub(crate) fn take_subscription(&self) -> Result<(), push_core::wire::WireError> {
-        self.subscription.as_ref().map_or(Ok(()), SubscriptionSlot::take)
+        self.subscription
+            .as_ref()
+            .map_or(Ok(()), SubscriptionSlot::take)
     }
 
     /// The handle a request carries, if `serve` gave it one.

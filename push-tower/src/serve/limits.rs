@@ -239,10 +239,7 @@ mod tests {
         let connections = Connections::new(3, 2);
         let a1 = connections.admit(A).unwrap();
         let _a2 = connections.admit(A).unwrap();
-        assert_eq!(
-            connections.admit(A).unwrap_err(),
-            Refusal::Peer { max: 2 }
-        );
+        assert_eq!(connections.admit(A).unwrap_err(), Refusal::Peer { max: 2 });
         let _b1 = connections.admit(B).unwrap();
         assert_eq!(
             connections.admit(B).unwrap_err(),

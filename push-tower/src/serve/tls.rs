@@ -64,12 +64,16 @@ pub fn config_from_pem(
     if chain.is_empty() {
         return Err(TlsError::new(Kind::NoCert, cert));
     }
-    let key_der = PrivateKeyDer::from_pem_file(key)
-        .map_err(|error| TlsError::from_pem(true, key, error))?;
+    let key_der =
+        PrivateKeyDer::from_pem_file(key).map_err(|error| TlsError::from_pem(true, key, error))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key_der))
+        .and_then(|builder| {
+            builder
+                .with_no_client_auth()
+                .with_single_cert(chain, key_der)
+        })
         .map_err(|error| TlsError {
             kind: Kind::Rejected(error),
             path: key.to_owned(),
@@ -127,10 +131,7 @@ impl TlsError {
 
     /// The file could not be read (missing, or not permitted).
     pub fn is_unreadable(&self) -> bool {
-        matches!(
-            self.kind,
-            Kind::ReadCert(Some(_)) | Kind::ReadKey(Some(_))
-        )
+        matches!(self.kind, Kind::ReadCert(Some(_)) | Kind::ReadKey(Some(_)))
     }
 
     /// rustls refused the certificate and key (they do not match, or the
