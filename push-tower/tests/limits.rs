@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use h2::client::SendRequest;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -413,4 +414,35 @@ async fn over_max_headers_the_request_is_431_on_both_versions() {
     );
     let served = h2_send(&mut client, get("/healthz")).await;
     assert_eq!(served.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_websocket_holds_its_connections_place_until_it_closes() {
+    let addr = start(|serve| serve.max_connections(2)).await;
+    let mut publisher = Http1::open(connect_from(LOCAL, addr).await).await;
+
+    // The upgrade takes the socket away from hyper; its place goes with it.
+    let (mut socket, _) = within(tokio_tungstenite::client_async(
+        format!("ws://{addr}/channels/c/ws"),
+        connect_from(LOCAL, addr).await,
+    ))
+    .await
+    .unwrap();
+    let answer = refused_http1(connect_from(LOCAL, addr).await).await;
+    assert_refused_http1(&answer, "503", "too_many_connections");
+
+    // The socket is served throughout.
+    publish(&mut publisher, "c", "to the socket").await;
+    loop {
+        let message = within(socket.next()).await.unwrap().unwrap();
+        if message.to_text().unwrap_or_default().contains("to the socket") {
+            break;
+        }
+    }
+
+    // Closed, it gives its place back.
+    within(socket.close(None)).await.unwrap();
+    drop(socket);
+    served_again(addr, LOCAL).await;
+    publisher.close().await;
 }

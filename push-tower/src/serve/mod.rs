@@ -418,10 +418,10 @@ where
                     let _ = stream.set_nodelay(true);
                     match open.admit(peer.ip()) {
                         Ok(admitted) => {
-                            connections.spawn(serve_admitted(
-                                admitted,
+                            connections.spawn(serve_connection(
                                 stream,
                                 peer,
+                                Some(admitted),
                                 service.clone(),
                                 settings.clone(),
                                 shutting_down.clone(),
@@ -436,7 +436,7 @@ where
                                 connections.spawn(async move {
                                     let _ = tokio::time::timeout(
                                         REFUSED_CONNECTION_TIMEOUT,
-                                        serve_connection(stream, peer, refused, settings, answered),
+                                        serve_connection(stream, peer, None, refused, settings, answered),
                                     )
                                     .await;
                                     drop(permit);
@@ -494,24 +494,14 @@ trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 
-/// Serves an admitted connection, holding its place until it closes.
-async fn serve_admitted<S: Served>(
-    admitted: Admitted,
-    stream: TcpStream,
-    peer: SocketAddr,
-    service: S,
-    settings: Settings,
-    shutdown: watch::Receiver<bool>,
-) {
-    serve_connection(stream, peer, service, settings, shutdown).await;
-    drop(admitted);
-}
-
 /// Serves one connection, after its TLS handshake if TLS is on, on the HTTP
-/// version that ALPN or else its first bytes announce.
+/// version that ALPN or else its first bytes announce. Its `place` among
+/// the server's connections goes with the socket, and so is held by a
+/// WebSocket that takes the connection over as long as the socket is open.
 async fn serve_connection<S: Served>(
     stream: TcpStream,
     peer: SocketAddr,
+    place: Option<Admitted>,
     service: S,
     settings: Settings,
     shutdown: watch::Receiver<bool>,
@@ -530,10 +520,10 @@ async fn serve_connection<S: Served>(
             Some(b"http/1.1") => Some(false),
             _ => None,
         };
-        serve_io(stream, http2, peer, service, settings, shutdown).await;
+        serve_io(stream, http2, peer, place, service, settings, shutdown).await;
         return;
     }
-    serve_io(stream, None, peer, service, settings, shutdown).await;
+    serve_io(stream, None, peer, place, service, settings, shutdown).await;
 }
 
 /// Serves `io` on HTTP/2 or HTTP/1.1 as `http2` says, or as its first bytes
@@ -542,6 +532,7 @@ async fn serve_io<T: Io, S: Served>(
     mut io: T,
     http2: Option<bool>,
     peer: SocketAddr,
+    place: Option<Admitted>,
     service: S,
     settings: Settings,
     shutdown: watch::Receiver<bool>,
@@ -553,7 +544,7 @@ async fn serve_io<T: Io, S: Served>(
             None => return,
         },
     };
-    let io = Rewind::new(first, io);
+    let io = Rewind::new(first, io).holding(place);
     if is_http2 {
         // Boxed: its state is several times an HTTP/1.1 connection's, and
         // every connection's task would otherwise be as large.
