@@ -19,6 +19,9 @@
 //!
 //! let args = Args::parse_from(["server", "--max-channels", "0"]);
 //! assert!(args.server.hub_config().is_err());
+//!
+//! let args = Args::parse_from(["server", "--max-connections", "0"]);
+//! assert!(args.server.serve_limits().is_err());
 //! ```
 
 mod site;
@@ -31,8 +34,9 @@ use push_core::{HubConfig, Limits};
 
 pub use site::{Site, DEMO_PAGE};
 
-/// The flags of `push-server`: the address, the hub's limits and the drain
-/// deadline. Flatten it into a clap parser to take the same flags.
+/// The flags of `push-server`: the address, the hub's limits, the drain
+/// deadline, the bounds on requests and connections, and TLS. Flatten it
+/// into a clap parser to take the same flags.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServerFlags {
     /// Address to listen on.

@@ -435,7 +435,11 @@ async fn a_websocket_holds_its_connections_place_until_it_closes() {
     publish(&mut publisher, "c", "to the socket").await;
     loop {
         let message = within(socket.next()).await.unwrap().unwrap();
-        if message.to_text().unwrap_or_default().contains("to the socket") {
+        if message
+            .to_text()
+            .unwrap_or_default()
+            .contains("to the socket")
+        {
             break;
         }
     }
