@@ -19,12 +19,16 @@
 //!
 //! let args = Args::parse_from(["server", "--max-channels", "0"]);
 //! assert!(args.server.hub_config().is_err());
+//!
+//! let args = Args::parse_from(["server", "--max-connections", "0"]);
+//! assert!(args.server.serve_limits().is_err());
 //! ```
 
 pub mod auth;
 mod site;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use push_core::{HubConfig, Limits};
@@ -34,8 +38,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use auth::TokenAuth;
 pub use site::{Site, DEMO_PAGE};
 
-/// The flags of `push-server`: the address, the hub's limits and the drain
-/// deadline. Flatten it into a clap parser to take the same flags.
+/// The flags of `push-server`: the address, the hub's limits, the drain
+/// deadline, the bounds on requests and connections, and TLS. Flatten it
+/// into a clap parser to take the same flags.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServerFlags {
     /// Address to listen on.
@@ -108,6 +113,31 @@ pub struct ServerFlags {
     /// larger one is answered 431 (at least 8192).
     #[arg(long, default_value_t = push_tower::serve::MAX_HEADER_LIST_BYTES as usize)]
     pub max_header_bytes: usize,
+    /// Most connections open at once; one more is answered 503
+    /// too_many_connections with Retry-After and closed. Keep it under the
+    /// process's open-files limit.
+    #[arg(long, default_value_t = push_tower::serve::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Most connections open at once from one IP address; one more is
+    /// answered 429 too_many_peer_connections with Retry-After and closed.
+    #[arg(long, default_value_t = push_tower::serve::MAX_CONNECTIONS_PER_PEER)]
+    pub max_connections_per_peer: usize,
+    /// Most streaming subscriptions (SSE, NDJSON, push, WebSocket) open at
+    /// once on one HTTP/2 connection; one more is answered 429
+    /// too_many_subscriptions.
+    #[arg(long, default_value_t = push_tower::serve::MAX_SUBSCRIPTIONS_PER_CONNECTION)]
+    pub max_subscriptions_per_connection: usize,
+    /// Most headers in a request; a request with more is answered 431.
+    #[arg(long, default_value_t = push_tower::serve::MAX_HEADERS)]
+    pub max_headers: usize,
+    /// Serve HTTPS with this PEM certificate chain (the server's first),
+    /// offering h2 and http/1.1 by ALPN; needs --tls-key.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS #8, PKCS #1 or SEC1) of --tls-cert; needs
+    /// --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServerFlags {
@@ -168,6 +198,52 @@ impl ServerFlags {
             limits,
             max_channels: self.max_channels,
         })
+    }
+
+    /// Checks the connection limits: `--max-connections`,
+    /// `--max-connections-per-peer`, `--max-subscriptions-per-connection`
+    /// and `--max-headers`, which [`serve`](push_tower::serve()) takes as
+    /// they are.
+    ///
+    /// # Errors
+    ///
+    /// A sentence naming the flag to change, if any of them is 0.
+    pub fn serve_limits(&self) -> Result<(), String> {
+        for (flag, value) in [
+            ("--max-connections", self.max_connections),
+            ("--max-connections-per-peer", self.max_connections_per_peer),
+            (
+                "--max-subscriptions-per-connection",
+                self.max_subscriptions_per_connection,
+            ),
+            ("--max-headers", self.max_headers),
+        ] {
+            if value == 0 {
+                return Err(format!("{flag} must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The TLS configuration of `--tls-cert` and `--tls-key`, if given (clap
+    /// requires both or neither).
+    ///
+    /// # Errors
+    ///
+    /// A sentence naming the file and what to fix, if a file cannot be
+    /// read, is not PEM, holds no certificate or key, or the key does not
+    /// fit the certificate; see
+    /// [`config_from_pem`](push_tower::serve::tls::config_from_pem).
+    pub fn tls_config(
+        &self,
+    ) -> Result<Option<push_tower::serve::tls::rustls::ServerConfig>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => push_tower::serve::tls::config_from_pem(cert, key)
+                .map(Some)
+                .map_err(|error| error.to_string()),
+            (None, None) => Ok(None),
+            _ => Err("--tls-cert and --tls-key go together: give both, or neither".to_owned()),
+        }
     }
 
     /// How long open connections get to finish on shutdown.

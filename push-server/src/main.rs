@@ -3,22 +3,26 @@
 //!
 //! ```text
 //! cargo run -p push-server -- --listen 127.0.0.1:8080 [--redis redis://127.0.0.1:6379/0]
+//! cargo run -p push-server -- --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem
 //! ```
 //!
 //! It serves the wire contract of `PROTOCOL.md` (publish, short and long
 //! polling, Server-Sent Events, NDJSON streaming, WebSocket, HTTP/2 push,
-//! channel info and close) on HTTP/1.1 and h2c, with a demo page at `/` and
+//! channel info and close) on HTTP/1.1 and h2c, or over TLS (HTTP/2 or
+//! HTTP/1.1 by ALPN) with `--tls-cert` and `--tls-key`, with a demo page at `/` and
 //! the browser client at `/client/push.js`; it prints the URL it serves, and stops cleanly on Ctrl-C or
 //! SIGTERM: open streams end with the shutdown signal so clients reconnect
 //! with their cursor.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use push_core::{Channels, Hub};
 use push_redis::{RedisChannels, RedisConfig};
 use push_server::{stop_signal, ServerFlags, Site};
 use push_tower::origin::CheckOriginLayer;
+use push_tower::serve::tls::rustls::ServerConfig;
 use push_tower::{serve, Push};
 use tokio::net::TcpListener;
 use tower::util::Either;
@@ -53,13 +57,18 @@ async fn main() -> ExitCode {
         server: args,
         redis,
     } = Args::parse();
-    let config = match args.hub_config() {
-        Ok(config) => config,
+    let checked = args.hub_config().and_then(|config| {
+        args.serve_limits()?;
+        Ok((config, args.tls_config()?))
+    });
+    let (config, tls) = match checked {
+        Ok(checked) => checked,
         Err(problem) => {
             eprintln!("push-server: {problem}");
             return ExitCode::from(2);
         }
     };
+    let tls = tls.map(Arc::new);
     let listener = match TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -68,14 +77,17 @@ async fn main() -> ExitCode {
         }
     };
     match redis {
-        None => run(Hub::new(config), listener, &args, "in memory").await,
+        None => run(Hub::new(config), listener, &args, tls, "in memory").await,
         Some(url) => {
             let redis_config = RedisConfig {
                 limits: config.limits,
                 ..RedisConfig::default()
             };
             match RedisChannels::connect(&url, redis_config).await {
-                Ok(channels) => run(channels, listener, &args, &format!("in Redis at {url}")).await,
+                Ok(channels) => {
+                    let kept = format!("in Redis at {url}");
+                    run(channels, listener, &args, tls, &kept).await
+                }
                 Err(error) => {
                     eprintln!("push-server: {error}");
                     ExitCode::FAILURE
@@ -90,6 +102,7 @@ async fn run<C: Channels>(
     channels: C,
     listener: TcpListener,
     args: &ServerFlags,
+    tls: Option<Arc<ServerConfig>>,
     kept: &str,
 ) -> ExitCode {
     let mut push = Push::new(channels, args.config());
@@ -98,7 +111,8 @@ async fn run<C: Channels>(
         push = push.with_authorizer(authorizer.clone());
     }
     let address = listener.local_addr().unwrap_or(args.listen);
-    say!("push-server listening on http://{address}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    say!("push-server listening on {scheme}://{address}");
     say!("push-server: channels kept {kept}");
     if let Some(authorizer) = authorizer {
         say!("push-server: {}", authorizer.describe());
@@ -114,13 +128,19 @@ async fn run<C: Channels>(
         ),
         None => Either::Right(site),
     };
-    let served = serve(listener, service)
+    let mut server = serve(listener, service)
         .with_push(push)
         .drain_deadline(args.drain_deadline())
         .header_read_timeout(args.header_read_timeout())
         .max_header_bytes(args.max_header_bytes)
-        .with_graceful_shutdown(stop_signal())
-        .await;
+        .max_headers(args.max_headers)
+        .max_connections(args.max_connections)
+        .max_connections_per_peer(args.max_connections_per_peer)
+        .max_subscriptions_per_connection(args.max_subscriptions_per_connection);
+    if let Some(tls) = tls {
+        server = server.tls(tls);
+    }
+    let served = server.with_graceful_shutdown(stop_signal()).await;
     match served {
         Ok(()) => {
             say!("push-server stopped");

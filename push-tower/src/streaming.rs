@@ -58,6 +58,11 @@ where
         Ok(subscribe) => subscribe,
         Err(error) => return ResponseFuture::error(error),
     };
+    // Counted against its HTTP/2 connection's subscriptions until it ends.
+    let handle = ConnectionHandle::of(request.extensions());
+    if let Err(error) = handle.map_or(Ok(()), ConnectionHandle::take_subscription) {
+        return ResponseFuture::error(error);
+    }
     // Only HTTP/1 connections are dropped for one stalled stream.
     let stalled_reader = (request.version() <= http::Version::HTTP_11)
         .then(|| ConnectionHandle::of(request.extensions()))

@@ -2,19 +2,24 @@
 //! the connection that [`serve`](super::serve()) runs.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use http::Version;
 
+use super::limits::SubscriptionSlot;
 use super::server_push::ServerPush;
 use super::upgrade::H2Upgrade;
 use crate::stalled_reader::StalledReader;
 
 /// What [`serve`](super::serve()) attaches to every request it hands to the
 /// service: the stream's HTTP/2 push link, the stream of an HTTP/2
-/// extended `CONNECT` once answered, and the HTTP/1.1 connection's
-/// stalled-reader watch. [`http2_push`](crate::http2_push) pushes through
-/// it, [`ws`](crate::ws) takes an HTTP/2 stream over through it, and every
-/// stream uses the watch to free a connection whose client stopped reading.
+/// extended `CONNECT` once answered, the HTTP/2 connection's count of
+/// subscriptions, the HTTP/1.1 connection's stalled-reader watch, and the
+/// client's [address](Self::peer_addr). [`http2_push`](crate::http2_push)
+/// pushes through it, [`ws`](crate::ws) takes an HTTP/2 stream over through
+/// it, every stream counts itself against
+/// [`Serve::max_subscriptions_per_connection`](super::Serve::max_subscriptions_per_connection)
+/// and uses the watch to free a connection whose client stopped reading.
 ///
 /// Its contents are private. Code that only passes requests on needs nothing
 /// from it; a framework that builds a new request from the one `serve` gave
@@ -41,6 +46,8 @@ pub struct ConnectionHandle {
     pub(crate) server_push: Option<ServerPush>,
     pub(crate) upgrade: Option<H2Upgrade>,
     pub(crate) stalled_reader: Option<StalledReader>,
+    pub(crate) subscription: Option<SubscriptionSlot>,
+    pub(crate) peer_addr: Option<SocketAddr>,
 }
 
 impl ConnectionHandle {
@@ -52,6 +59,8 @@ impl ConnectionHandle {
             server_push: None,
             upgrade: None,
             stalled_reader: None,
+            subscription: None,
+            peer_addr: None,
         }
     }
 
@@ -61,6 +70,27 @@ impl ConnectionHandle {
     /// version restores it from here.
     pub fn version(&self) -> Version {
         self.version
+    }
+
+    /// The address of the client at the other end of the connection (a
+    /// proxy's, behind one), for decisions by address such as
+    /// authorization or rate limits; `None` on a handle not made by
+    /// `serve`.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// Counts the request's stream as one of its HTTP/2 connection's
+    /// subscriptions, until the stream ends; nothing to count on HTTP/1.1
+    /// (one stream per connection) or outside `serve`.
+    ///
+    /// # Errors
+    ///
+    /// `too_many_subscriptions` when the connection holds its limit.
+    pub(crate) fn take_subscription(&self) -> Result<(), push_core::wire::WireError> {
+        self.subscription
+            .as_ref()
+            .map_or(Ok(()), SubscriptionSlot::take)
     }
 
     /// The handle a request carries, if `serve` gave it one.
@@ -76,6 +106,8 @@ impl fmt::Debug for ConnectionHandle {
             .field("server_push", &self.server_push.is_some())
             .field("upgrade", &self.upgrade.is_some())
             .field("stalled_reader", &self.stalled_reader.is_some())
+            .field("subscription", &self.subscription.is_some())
+            .field("peer_addr", &self.peer_addr)
             .finish()
     }
 }

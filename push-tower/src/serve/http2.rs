@@ -13,7 +13,9 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
 use std::pin::{pin, Pin};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ use tokio::sync::watch;
 use tower_service::Service;
 
 use super::incoming::RequestBody;
+use super::limits::{SubscriptionSlot, Subscriptions};
 use super::rewind::Rewind;
 use super::server_push::{Pushed, ServerPush, MAX_PUSHES_IN_FLIGHT};
 use super::upgrade::{H2Stream, H2Upgrade};
@@ -39,6 +42,10 @@ use super::{BoxError, Served};
 pub(super) struct Limits {
     pub(super) max_concurrent_streams: u32,
     pub(super) max_header_list_bytes: u32,
+    /// Requests with more headers are answered `431`.
+    pub(super) max_headers: usize,
+    /// Streaming subscriptions open at once.
+    pub(super) max_subscriptions: usize,
     pub(super) keep_alive: Option<Duration>,
 }
 
@@ -46,6 +53,7 @@ pub(super) struct Limits {
 /// fails, or shutdown has drained it.
 pub(super) async fn serve_connection<T, S>(
     mut io: Rewind<T>,
+    peer: SocketAddr,
     service: S,
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
@@ -78,6 +86,7 @@ pub(super) async fn serve_connection<T, S>(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks
     });
+    let subscriptions = Subscriptions::new(limits.max_subscriptions);
     let mut awaiting_pong = false;
     let mut shutting_down = false;
     let mut shutdown = pin!(async move {
@@ -117,7 +126,13 @@ pub(super) async fn serve_connection<T, S>(
                             .get()
                             .then_some(allowed.min(MAX_PUSHES_IN_FLIGHT)),
                     };
-                    tokio::spawn(serve_stream(request, respond, service.clone(), pushes));
+                    let stream = Stream {
+                        peer,
+                        subscriptions: subscriptions.clone(),
+                        pushes,
+                        max_headers: limits.max_headers,
+                    };
+                    tokio::spawn(serve_stream(request, respond, service.clone(), stream));
                 }
                 // Closed, drained after GOAWAY, or broken.
                 Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
@@ -128,21 +143,44 @@ pub(super) async fn serve_connection<T, S>(
     .await;
 }
 
-/// Serves one request stream. `pushes` is the room for pushed responses
-/// when the client accepts push.
+/// What a stream gets from its connection.
+struct Stream {
+    peer: SocketAddr,
+    subscriptions: Arc<Subscriptions>,
+    /// The room for pushed responses when the client accepts push.
+    pushes: Option<usize>,
+    max_headers: usize,
+}
+
+/// Serves one request stream.
 async fn serve_stream<S, B>(
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     mut service: S,
-    pushes: Option<usize>,
+    stream: Stream,
 ) where
     S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>,
     B: Body,
     B::Error: Into<BoxError>,
 {
     let (mut parts, recv) = request.into_parts();
+    if parts.headers.len() > stream.max_headers {
+        // As hyper answers over HTTP/1.1; the connection serves on.
+        let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+        let mut head = Response::new(());
+        *head.status_mut() = status;
+        finish_head(head.headers_mut(), status, Length::Exact(0));
+        let _ = respond.send_response(head, true);
+        return;
+    }
     let mut upgrade = None;
     let mut handle = ConnectionHandle::new(parts.version);
+    handle.peer_addr = Some(stream.peer);
+    // Freed when this function returns, or with the socket that takes the
+    // stream over.
+    let (slot, slot_guard) = SubscriptionSlot::new(&stream.subscriptions);
+    handle.subscription = Some(slot);
+    let pushes = stream.pushes;
     let body = match parts.extensions.remove::<h2::ext::Protocol>() {
         Some(protocol) if parts.method == Method::CONNECT => {
             // The socket takes the stream over; the service reads no body.
@@ -198,7 +236,7 @@ async fn serve_stream<S, B>(
 
     if let Some((handover, recv)) = upgrade {
         if let Ok(send) = respond.send_response(head, false) {
-            let _ = handover.send(H2Stream::new(send, recv));
+            let _ = handover.send(H2Stream::new(send, recv, slot_guard));
         }
         return;
     }

@@ -1,6 +1,8 @@
 //! A connection whose first bytes were read to tell HTTP/1.1 from HTTP/2,
 //! handed on with those bytes put back, and on HTTP/2 with the client's push
-//! setting watched.
+//! setting watched. It also holds the connection's place among the server's
+//! connections, so that the place is given back only when the socket
+//! closes, even after an upgrade took it away from hyper.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -9,6 +11,7 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::limits::Admitted;
 use super::peer_settings::{PeerSettings, PushEnabled};
 
 /// `inner`, read from `prefix` first.
@@ -17,6 +20,8 @@ pub(crate) struct Rewind<T> {
     prefix: Bytes,
     inner: T,
     settings: Option<PeerSettings>,
+    /// Given back on drop.
+    _place: Option<Admitted>,
 }
 
 impl<T> Rewind<T> {
@@ -25,7 +30,14 @@ impl<T> Rewind<T> {
             prefix,
             inner,
             settings: None,
+            _place: None,
         }
+    }
+
+    /// Holds `place` as long as the connection.
+    pub(super) fn holding(mut self, place: Option<Admitted>) -> Self {
+        self._place = place;
+        self
     }
 
     /// Watches what is read, an HTTP/2 connection from its preface on, for

@@ -11,6 +11,8 @@ use h2::{Reason, RecvStream, SendStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
+use super::limits::SlotGuard;
+
 /// A request extension on an extended `CONNECT` served by the HTTP/2 loop:
 /// once the service answers `2xx`, the stream arrives here. The HTTP/2
 /// counterpart of hyper's `OnUpgrade`, which only hyper can make.
@@ -42,15 +44,19 @@ pub(crate) struct H2Stream {
     unread: Bytes,
     /// Our side has sent `END_STREAM`.
     ended: bool,
+    /// The stream's place among its connection's subscriptions, held as
+    /// long as the socket.
+    _subscription: SlotGuard,
 }
 
 impl H2Stream {
-    pub(super) fn new(send: SendStream<Bytes>, recv: RecvStream) -> Self {
+    pub(super) fn new(send: SendStream<Bytes>, recv: RecvStream, subscription: SlotGuard) -> Self {
         H2Stream {
             send,
             recv,
             unread: Bytes::new(),
             ended: false,
+            _subscription: subscription,
         }
     }
 }

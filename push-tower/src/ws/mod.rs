@@ -80,6 +80,7 @@ use push_core::wire::WireError;
 use push_core::{ChannelName, Channels};
 
 use crate::channel_from::technique_service;
+use crate::serve::ConnectionHandle;
 use crate::subscribe::Subscribe;
 use crate::{error, Push, ResponseFuture};
 
@@ -155,6 +156,11 @@ pub(crate) fn respond<C: Channels, B>(
         Ok(subscribe) => subscribe,
         Err(error) => return ResponseFuture::error(error),
     };
+    // Counted against its HTTP/2 connection's subscriptions until it ends.
+    let handle = ConnectionHandle::of(request.extensions());
+    if let Err(error) = handle.map_or(Ok(()), ConnectionHandle::take_subscription) {
+        return ResponseFuture::error(error);
+    }
     let Some(upgrade) = Upgrade::take(request.extensions_mut()) else {
         return ResponseFuture::error(WireError::upgrades_unavailable());
     };
