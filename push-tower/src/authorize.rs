@@ -51,12 +51,14 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 
 use http::{header, Extensions, HeaderMap, Method, Request, Uri};
 use push_core::wire::WireError;
 use push_core::{ChannelName, Technique};
 
+use crate::serve::ConnectionHandle;
 use crate::{error, request, Push, ResponseFuture};
 
 /// What a request asks to do with a channel.
@@ -140,6 +142,18 @@ impl<'a> Access<'a> {
     /// (axum's `ConnectInfo`, a session, ...).
     pub fn extensions(&self) -> &'a Extensions {
         self.extensions
+    }
+
+    /// The address of the client's end of the connection, when the request
+    /// came through [`serve`](crate::serve()) (which attaches a
+    /// [`ConnectionHandle`](crate::serve::ConnectionHandle)); `None` under
+    /// another server, whose own record of it (axum's `ConnectInfo`, say)
+    /// is in [`extensions`](Self::extensions). Behind a proxy it is the
+    /// proxy's address: the client's is in the headers the proxy sets.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.extensions
+            .get::<ConnectionHandle>()
+            .and_then(ConnectionHandle::peer_addr)
     }
 
     /// The first value of the query parameter `key`, decoded; `None` if it

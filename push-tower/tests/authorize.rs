@@ -374,3 +374,31 @@ async fn a_decision_made_later_holds_the_request_until_it_is_made() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn the_authorizer_sees_the_clients_address_on_every_technique() {
+    let peers = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&peers);
+    let push = Push::new(Hub::new(HubConfig::default()), Config::default()).with_authorizer(
+        move |access: &Access<'_>| {
+            seen.lock().unwrap().push(access.peer_addr());
+            match access.peer_addr() {
+                Some(peer) if peer.ip().is_loopback() => Decision::allow(),
+                _ => Decision::deny(WireError::forbidden("loopback clients only")),
+            }
+        },
+    );
+    let server = TestServer::from_push(push).await;
+    for (technique, protocol) in matrix() {
+        let client = server.client(technique, protocol);
+        let opened = tokio::time::timeout(TIMEOUT, client.open("news", StartAt::Now))
+            .await
+            .expect("open timed out");
+        assert!(opened.is_ok(), "{technique:?} {protocol:?} was refused");
+    }
+    let peers = peers.lock().unwrap();
+    assert!(peers.len() >= matrix().len(), "{} decisions", peers.len());
+    for peer in peers.iter() {
+        assert!(peer.is_some_and(|peer| peer.ip().is_loopback()), "{peer:?}");
+    }
+}
