@@ -8,6 +8,10 @@
 //! target/release/push-bench h2-compare --before OLD/push-server --after target/release/push-server
 //! target/release/push-bench fanout-compare --techniques sse,ndjson,ws --quick --rounds 1 \
 //!     --servers push,axum-sse,raw-writer,hyper-stream,tungstenite-default
+//! target/release/push-bench soak --subscribers 1000 --events 100000   # reconnect soak
+//! target/release/push-bench soak --quick                              # its CI size
+//! target/release/push-bench slow-consumers --stalled 100 --readers 100
+//! target/release/push-bench slow-consumers --quick
 //! ```
 //!
 //! See the crate's `README.md` for what each command measures.
@@ -29,6 +33,7 @@ use push_bench::longpoll::{self, CycleShape, LongPollOptions};
 use push_bench::longpoll_compare::{self, LongPollCompareOptions};
 use push_bench::redis_compare::{self, RedisCompareOptions};
 use push_bench::server::Server;
+use push_bench::soak::{self, Kind, SoakOptions};
 use push_bench::technique::Technique;
 
 /// The benchmark harness of push: servers, load and the runs that compare
@@ -288,6 +293,54 @@ enum Command {
         #[arg(long)]
         paced: bool,
     },
+    /// The reconnect soak: subscribers on every technique (polls, SSE,
+    /// NDJSON, WebSocket over HTTP/1.1; SSE, NDJSON, server push, WebSocket
+    /// over h2c), their connections cut at random and resumed from their
+    /// cursors while events are published; fails unless every subscriber
+    /// gets every event exactly once and push-server's memory returns to
+    /// its baseline.
+    Soak {
+        /// Subscribers, dealt round-robin over --techniques.
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Events published, on one channel.
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        /// Events published per second.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Bytes of data per event (at least 12).
+        #[arg(long, default_value_t = 32)]
+        event_bytes: usize,
+        /// The mean time a connection lives before its subscriber cuts it
+        /// (each is drawn uniformly up to twice this), in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        cut_after_ms: u64,
+        /// The seed of the subscribers' random generators [default: drawn
+        /// at random, and reported].
+        #[arg(long)]
+        seed: Option<u64>,
+        /// push-server's --history-events [default: --events, so that every
+        /// resume lands within history].
+        #[arg(long)]
+        history_events: Option<usize>,
+        /// How far above its baseline push-server's resident memory may
+        /// stay once the clients have left and the channel is deleted, in
+        /// KiB.
+        #[arg(long, default_value_t = 16 * 1024)]
+        memory_margin_kib: u64,
+        /// The techniques, comma-separated [default: all].
+        #[arg(long, value_enum, value_delimiter = ',')]
+        techniques: Option<Vec<Kind>>,
+        /// The CI size: 180 subscribers, 5,000 events at 1,000/s, cuts every
+        /// 500 ms on average (overrides the four options).
+        #[arg(long)]
+        quick: bool,
+        /// Subscribing, and the wait for deliveries after the last publish,
+        /// may each take this many seconds.
+        #[arg(long, default_value_t = 120)]
+        within_secs: u64,
+    },
     /// Subscribe many streams (SSE, NDJSON or WebSocket), publish a bounded
     /// number of events at a fixed rate, and print a `fanout-result` line
     /// with what arrived and the server's CPU time. `sse-fanout` is its
@@ -530,6 +583,40 @@ async fn main() -> ExitCode {
             longpoll::run(&options)
                 .await
                 .map(|report| println!("{report}"))
+        }
+        Command::Soak {
+            subscribers,
+            events,
+            rate,
+            event_bytes,
+            cut_after_ms,
+            seed,
+            history_events,
+            memory_margin_kib,
+            techniques,
+            quick,
+            within_secs,
+        } => {
+            let (subscribers, events, rate, cut_after_ms) = match quick {
+                true => (180, 5_000, 1000.0, 500),
+                false => (subscribers, events, rate, cut_after_ms),
+            };
+            let options = SoakOptions {
+                subscribers,
+                kinds: techniques.unwrap_or_else(|| Kind::ALL.to_vec()),
+                events,
+                rate,
+                event_bytes,
+                cut_after: Duration::from_millis(cut_after_ms),
+                seed: seed.unwrap_or_else(|| fastrand::u64(..)),
+                history_events: history_events.unwrap_or(events),
+                memory_margin_kib,
+                within: Duration::from_secs(within_secs),
+            };
+            soak::run(&options).await.and_then(|report| {
+                print!("{}", report.render());
+                report.check()
+            })
         }
         Command::Fanout {
             server,
