@@ -33,6 +33,7 @@ use push_bench::longpoll::{self, CycleShape, LongPollOptions};
 use push_bench::longpoll_compare::{self, LongPollCompareOptions};
 use push_bench::redis_compare::{self, RedisCompareOptions};
 use push_bench::server::Server;
+use push_bench::slow_consumers::{self, SlowConsumersOptions};
 use push_bench::soak::{self, Kind, SoakOptions};
 use push_bench::technique::Technique;
 
@@ -303,10 +304,15 @@ enum Command {
         /// Subscribers, dealt round-robin over --techniques.
         #[arg(long, default_value_t = 1000)]
         subscribers: usize,
-        /// Events published, on one channel.
+        /// Events published, spread evenly over --channels.
         #[arg(long, default_value_t = 100_000)]
         events: usize,
-        /// Events published per second.
+        /// Channels; each subscriber follows one, and each channel has
+        /// subscribers of every technique.
+        #[arg(long, default_value_t = 10)]
+        channels: usize,
+        /// Events published per second, over all channels (one publisher
+        /// per channel).
         #[arg(long, default_value_t = 1000.0)]
         rate: f64,
         /// Bytes of data per event (at least 12).
@@ -320,8 +326,8 @@ enum Command {
         /// at random, and reported].
         #[arg(long)]
         seed: Option<u64>,
-        /// push-server's --history-events [default: --events, so that every
-        /// resume lands within history].
+        /// push-server's --history-events [default: the events of a
+        /// channel, so that every resume lands within history].
         #[arg(long)]
         history_events: Option<usize>,
         /// How far above its baseline push-server's resident memory may
@@ -332,13 +338,54 @@ enum Command {
         /// The techniques, comma-separated [default: all].
         #[arg(long, value_enum, value_delimiter = ',')]
         techniques: Option<Vec<Kind>>,
-        /// The CI size: 180 subscribers, 5,000 events at 1,000/s, cuts every
-        /// 500 ms on average (overrides the four options).
+        /// The CI size: 90 subscribers, 2,000 events on 2 channels at
+        /// 400/s, cuts every 500 ms on average (overrides the five options).
         #[arg(long)]
         quick: bool,
         /// Subscribing, and the wait for deliveries after the last publish,
         /// may each take this many seconds.
         #[arg(long, default_value_t = 120)]
+        within_secs: u64,
+    },
+    /// Readers that keep up (SSE over HTTP/1.1) measured with and without
+    /// clients that stopped reading, side by side, each on a fresh
+    /// push-server: their publish-to-receive latency, and the server's
+    /// memory against the bound the limits set.
+    SlowConsumers {
+        /// Clients that subscribe and stop reading (half SSE, half
+        /// WebSocket, over HTTP/1.1).
+        #[arg(long, default_value_t = 100)]
+        stalled: usize,
+        /// Readers that keep up.
+        #[arg(long, default_value_t = 100)]
+        readers: usize,
+        /// Events published.
+        #[arg(long, default_value_t = 15_000)]
+        publishes: usize,
+        /// Events published per second.
+        #[arg(long, default_value_t = 500.0)]
+        rate: f64,
+        /// Bytes of data per event (at least 12).
+        #[arg(long, default_value_t = 2048)]
+        event_bytes: usize,
+        /// push-server's --subscriber-buffer-bytes.
+        #[arg(long, default_value_t = 256 * 1024)]
+        subscriber_buffer_bytes: usize,
+        /// How far the readers' p99 with the stalled clients may pass the
+        /// p99 without them, in percent…
+        #[arg(long, default_value_t = 50.0)]
+        latency_margin_percent: f64,
+        /// …plus this many milliseconds.
+        #[arg(long, default_value_t = 2)]
+        latency_margin_ms: u64,
+        /// The CI size: 20 stalled clients, 20 readers, 2,000 events of
+        /// 4,096 bytes at 500/s (overrides the five options); the latency
+        /// margin is reported, not checked.
+        #[arg(long)]
+        quick: bool,
+        /// Subscribing, and the wait for deliveries after the last publish,
+        /// may each take this many seconds.
+        #[arg(long, default_value_t = 60)]
         within_secs: u64,
     },
     /// Subscribe many streams (SSE, NDJSON or WebSocket), publish a bounded
@@ -587,6 +634,7 @@ async fn main() -> ExitCode {
         Command::Soak {
             subscribers,
             events,
+            channels,
             rate,
             event_bytes,
             cut_after_ms,
@@ -597,23 +645,60 @@ async fn main() -> ExitCode {
             quick,
             within_secs,
         } => {
-            let (subscribers, events, rate, cut_after_ms) = match quick {
-                true => (180, 5_000, 1000.0, 500),
-                false => (subscribers, events, rate, cut_after_ms),
+            let (subscribers, events, channels, rate, cut_after_ms) = match quick {
+                true => (90, 2_000, 2, 400.0, 500),
+                false => (subscribers, events, channels, rate, cut_after_ms),
             };
             let options = SoakOptions {
                 subscribers,
                 kinds: techniques.unwrap_or_else(|| Kind::ALL.to_vec()),
+                channels,
                 events,
                 rate,
                 event_bytes,
                 cut_after: Duration::from_millis(cut_after_ms),
                 seed: seed.unwrap_or_else(|| fastrand::u64(..)),
-                history_events: history_events.unwrap_or(events),
+                history_events: history_events.unwrap_or(events.div_ceil(channels.max(1))),
                 memory_margin_kib,
                 within: Duration::from_secs(within_secs),
             };
             soak::run(&options).await.and_then(|report| {
+                print!("{}", report.render());
+                report.check()
+            })
+        }
+        Command::SlowConsumers {
+            stalled,
+            readers,
+            publishes,
+            rate,
+            event_bytes,
+            subscriber_buffer_bytes,
+            latency_margin_percent,
+            latency_margin_ms,
+            quick,
+            within_secs,
+        } => {
+            let (stalled, readers, publishes, rate, event_bytes) = match quick {
+                true => (20, 20, 2_000, 500.0, 4096),
+                false => (stalled, readers, publishes, rate, event_bytes),
+            };
+            let options = SlowConsumersOptions {
+                stalled,
+                shape: FanoutShape {
+                    streams: readers,
+                    connections: 1,
+                    publishes,
+                    rate,
+                    event_bytes,
+                },
+                subscriber_buffer_bytes,
+                latency_margin_percent,
+                latency_margin: Duration::from_millis(latency_margin_ms),
+                check_latency: !quick,
+                within: Duration::from_secs(within_secs),
+            };
+            slow_consumers::run(&options).await.and_then(|report| {
                 print!("{}", report.render());
                 report.check()
             })

@@ -149,9 +149,12 @@ pub struct SoakOptions {
     pub subscribers: usize,
     /// The kinds of subscriber.
     pub kinds: Vec<Kind>,
-    /// Events published.
+    /// Channels: subscriber `n` follows channel `(n / kinds) % channels`,
+    /// so that each has every kind.
+    pub channels: usize,
+    /// Events published, spread evenly over the channels.
     pub events: usize,
-    /// Events published per second.
+    /// Events published per second, over all channels.
     pub rate: f64,
     /// Bytes of data per event (at least 12: `seq=` and eight digits).
     pub event_bytes: usize,
@@ -159,7 +162,7 @@ pub struct SoakOptions {
     pub cut_after: Duration,
     /// Seeds every subscriber's random generator (with its number).
     pub seed: u64,
-    /// push-server's `--history-events`.
+    /// push-server's `--history-events` (per channel).
     pub history_events: usize,
     /// How far above the baseline the memory may stay once the clients
     /// have left and the channel is closed, in KiB.
@@ -170,6 +173,12 @@ pub struct SoakOptions {
 }
 
 impl SoakOptions {
+    /// The events published on channel `channel`: an even share, the
+    /// first channels taking one more when they do not divide.
+    pub fn events_on(&self, channel: usize) -> usize {
+        self.events / self.channels + usize::from(channel < self.events % self.channels)
+    }
+
     /// push-server's `--history-bytes`: room for every retained event
     /// (data and 64 bytes of overhead each), twice over, and at least the
     /// server's default of 16 MiB.
@@ -189,7 +198,8 @@ pub struct KindReport {
     pub complete: usize,
     /// Events counted, each once and in order.
     pub delivered: u64,
-    /// Events never counted: `subscribers × events − delivered`.
+    /// Events never counted: the events of each subscriber's channel,
+    /// summed, less `delivered`.
     pub lost: u64,
     /// Events received again, or after a later one.
     pub duplicated: u64,
@@ -232,7 +242,8 @@ pub struct MemoryReport {
     pub closed_kib: u64,
 }
 
-/// What `GET /channels/{name}` said once the subscribers had left.
+/// What `GET /channels/{name}` said once the subscribers had left, summed
+/// over the channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChannelInfo {
     /// `subscribers`.
@@ -243,13 +254,25 @@ pub struct ChannelInfo {
     pub retained: u64,
 }
 
+impl ChannelInfo {
+    fn add(&mut self, other: ChannelInfo) {
+        self.subscribers += other.subscribers;
+        self.buffered_bytes += other.buffered_bytes;
+        self.retained += other.retained;
+    }
+}
+
 /// What a soak measured.
 #[derive(Debug, Clone)]
 pub struct SoakReport {
     /// The seed the subscribers' generators were seeded with.
     pub seed: u64,
-    /// Events published.
+    /// Events published, over all channels.
     pub events: usize,
+    /// The channels they were published on.
+    pub channels: usize,
+    /// Events every subscriber should have received, over all of them.
+    pub expected: u64,
     /// One line per kind.
     pub kinds: Vec<KindReport>,
     /// The server's memory.
@@ -319,9 +342,11 @@ impl SoakReport {
         let subscribers: usize = self.kinds.iter().map(|k| k.subscribers).sum();
         let _ = writeln!(
             out,
-            "reconnect soak: {subscribers} subscribers, {} events, seed {}; \
-             published in {:.1} s, drained {:.1} s after",
+            "reconnect soak: {subscribers} subscribers, {} events over {} channels \
+             ({} deliveries expected), seed {}; published in {:.1} s, drained {:.1} s after",
             self.events,
+            self.channels,
+            self.expected,
             self.seed,
             self.publish_time.as_secs_f64(),
             self.drain_time.as_secs_f64()
@@ -390,7 +415,7 @@ impl SoakReport {
         );
         let _ = writeln!(
             out,
-            "channel once the clients left: {} subscribers, {} buffered bytes, {} events retained",
+            "channels once the clients left: {} subscribers, {} buffered bytes, {} events retained",
             self.left.subscribers, self.left.buffered_bytes, self.left.retained
         );
         for (kind, error) in &self.first_errors {
@@ -432,17 +457,19 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport> {
     tokio::time::sleep(SETTLE).await;
     let baseline = proc::memory(pid)?;
 
-    let channel = "soak".to_owned();
+    let channels: Vec<String> = (0..options.channels).map(|n| format!("soak-{n}")).collect();
     let shared = Arc::new(Shared::new(&options.kinds));
     let (stop, stopped) = watch::channel(false);
     let mut subscribers = JoinSet::new();
     for number in 0..options.subscribers {
         let kind = options.kinds[number % options.kinds.len()];
+        let on = (number / options.kinds.len()) % options.channels;
         let subscriber = Subscriber {
             kind,
             address,
-            channel: channel.clone(),
-            reader: EventReader::new(kind.technique(), options.events),
+            channel: channels[on].clone(),
+            events: options.events_on(on),
+            reader: EventReader::new(kind.technique(), options.events_on(on)),
             cursor: None,
             subscribed: false,
             rng: fastrand::Rng::with_seed(options.seed ^ (number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
@@ -473,14 +500,27 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport> {
 
     let peak = Arc::new(AtomicU64::new(subscribed_memory.rss_kib));
     let sampler = tokio::spawn(sample_memory(pid, Arc::clone(&peak)));
-    let mut publisher = Connection::open(address).await?;
     let started = Instant::now();
-    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / options.rate));
-    for seq in 0..options.events {
-        ticks.tick().await;
-        publisher
-            .publish(&channel, event_data(seq, options.event_bytes))
-            .await?;
+    let mut publishers = JoinSet::new();
+    for (on, channel) in channels.iter().enumerate() {
+        let (channel, events) = (channel.clone(), options.events_on(on));
+        let every = Duration::from_secs_f64(options.channels as f64 / options.rate);
+        let event_bytes = options.event_bytes;
+        publishers.spawn(async move {
+            let mut publisher = Connection::open(address).await?;
+            let mut ticks = tokio::time::interval(every);
+            for seq in 0..events {
+                ticks.tick().await;
+                publisher
+                    .publish(&channel, event_data(seq, event_bytes))
+                    .await?;
+            }
+            publisher.cut();
+            Ok::<_, Error>(())
+        });
+    }
+    while let Some(published) = publishers.join_next().await {
+        published.map_err(|error| Error::new(format!("a publisher panicked: {error}")))??;
     }
     let published = Instant::now();
     eprintln!(
@@ -508,30 +548,36 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport> {
         (drained - published).as_secs_f64()
     );
     sampler.abort();
-    publisher.cut();
     let peak_kib = peak.load(Ordering::Relaxed).max(proc::memory(pid)?.rss_kib);
 
     // Every client has gone: wait for the server to see their connections
     // close, then let it settle.
     let mut info = KeepAlive::new(address);
-    let mut left = describe(&mut info, &channel).await?;
     let until = Instant::now() + options.within;
-    while left.subscribers > 0 && Instant::now() < until {
+    let left = loop {
+        let mut left = ChannelInfo::default();
+        for channel in &channels {
+            left.add(describe(&mut info, channel).await?);
+        }
+        if left.subscribers == 0 || Instant::now() >= until {
+            break left;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        left = describe(&mut info, &channel).await?;
-    }
+    };
     drop(info);
     tokio::time::sleep(SETTLE).await;
     let left_memory = proc::memory(pid)?;
     let mut closer = KeepAlive::new(address);
-    let (status, answer) = closer
-        .request(Method::DELETE, &format!("/channels/{channel}"), Bytes::new())
-        .await?;
-    if status != StatusCode::NO_CONTENT {
-        return Err(Error::new(format!(
-            "DELETE /channels/{channel} answered {status} {}, not 204",
-            String::from_utf8_lossy(&answer)
-        )));
+    for channel in &channels {
+        let (status, answer) = closer
+            .request(Method::DELETE, &format!("/channels/{channel}"), Bytes::new())
+            .await?;
+        if status != StatusCode::NO_CONTENT {
+            return Err(Error::new(format!(
+                "DELETE /channels/{channel} answered {status} {}, not 204",
+                String::from_utf8_lossy(&answer)
+            )));
+        }
     }
     drop(closer);
     tokio::time::sleep(SETTLE).await;
@@ -542,7 +588,9 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport> {
     Ok(SoakReport {
         seed: options.seed,
         events: options.events,
-        kinds: shared.reports(options.events),
+        channels: options.channels,
+        expected: shared.expected.load(Ordering::Relaxed),
+        kinds: shared.reports(),
         memory: MemoryReport {
             baseline_kib: baseline.rss_kib,
             subscribed_kib: subscribed_memory.rss_kib,
@@ -560,6 +608,11 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport> {
 }
 
 fn check(options: &SoakOptions) -> Result<()> {
+    if options.channels == 0 || options.events < options.channels {
+        return Err(Error::new(
+            "give at least one channel, and at least as many events as channels",
+        ));
+    }
     if options.subscribers == 0 || options.events == 0 || options.kinds.is_empty() {
         return Err(Error::new(
             "nothing to soak: give at least one subscriber, event and technique",
@@ -624,6 +677,8 @@ async fn describe(connection: &mut KeepAlive, channel: &str) -> Result<ChannelIn
 #[derive(Debug)]
 struct Shared {
     subscribed: AtomicUsize,
+    /// Events the subscribers that finished should have received.
+    expected: AtomicU64,
     kinds: Vec<(Kind, KindSums)>,
 }
 
@@ -631,6 +686,7 @@ struct Shared {
 #[derive(Debug, Default)]
 struct KindSums {
     first_error: Mutex<Option<String>>,
+    expected: AtomicU64,
     subscribers: AtomicUsize,
     complete: AtomicUsize,
     tally: [AtomicU64; 7],
@@ -646,6 +702,7 @@ impl Shared {
         }
         Shared {
             subscribed: AtomicUsize::new(0),
+            expected: AtomicU64::new(0),
             kinds: distinct
                 .into_iter()
                 .map(|kind| (kind, KindSums::default()))
@@ -653,10 +710,12 @@ impl Shared {
         }
     }
 
-    fn add(&self, kind: Kind, tally: &Tally, complete: bool) {
+    fn add(&self, kind: Kind, tally: &Tally, events: usize, complete: bool) {
         let Some((_, sums)) = self.kinds.iter().find(|(k, _)| *k == kind) else {
             return;
         };
+        self.expected.fetch_add(events as u64, Ordering::Relaxed);
+        sums.expected.fetch_add(events as u64, Ordering::Relaxed);
         sums.subscribers.fetch_add(1, Ordering::Relaxed);
         sums.complete.fetch_add(usize::from(complete), Ordering::Relaxed);
         for (sum, value) in sums.tally.iter().zip(tally.values()) {
@@ -681,7 +740,7 @@ impl Shared {
             .collect()
     }
 
-    fn reports(&self, events: usize) -> Vec<KindReport> {
+    fn reports(&self) -> Vec<KindReport> {
         self.kinds
             .iter()
             .map(|(kind, sums)| {
@@ -693,7 +752,7 @@ impl Shared {
                     subscribers,
                     complete: sums.complete.load(Ordering::Relaxed),
                     delivered,
-                    lost: (subscribers as u64 * events as u64).saturating_sub(delivered),
+                    lost: sums.expected.load(Ordering::Relaxed).saturating_sub(delivered),
                     duplicated,
                     gaps,
                     connections,
@@ -797,6 +856,8 @@ struct Subscriber {
     kind: Kind,
     address: SocketAddr,
     channel: String,
+    /// Events published on it.
+    events: usize,
     reader: EventReader,
     /// The id of the last event counted, or the position; `None` before
     /// the first.
@@ -838,8 +899,12 @@ impl Subscriber {
             };
             tokio::time::sleep(pause).await;
         }
-        self.shared
-            .add(self.kind, &self.tally, self.reader.is_complete());
+        self.shared.add(
+            self.kind,
+            &self.tally,
+            self.events,
+            self.reader.is_complete(),
+        );
     }
 
     /// One connection, read until it ends.
