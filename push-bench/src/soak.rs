@@ -9,7 +9,7 @@
 //!
 //! 1. It starts `push-server` (next to `push-bench`) pinned to core 0, with
 //!    history large enough that every resume lands within it
-//!    (`--history-events`, by default the number of events), waits a
+//!    (`--history-events`, by default a channel's events), waits a
 //!    moment and reads its resident memory: the **baseline**.
 //! 2. It starts the subscribers, spread round-robin over every [`Kind`]:
 //!    short and long polls, SSE, NDJSON and WebSocket over HTTP/1.1, and
@@ -23,20 +23,26 @@
 //!    with `?after=<cursor>`. A stream the server ends (`lagged`,
 //!    `shutdown`) is resumed the same way.
 //! 3. Once every subscriber has its first position, it publishes
-//!    `--events` events at `--rate` per second on one channel (event `n`
-//!    carries `seq=n`), reading the server's memory as it goes: the
-//!    **peak**.
+//!    `--events` events at `--rate` per second, spread over `--channels`
+//!    channels with a publisher each (event `n` of a channel carries
+//!    `seq=n`; each subscriber follows one channel), reading the server's
+//!    memory as it goes: the **peak**.
 //! 4. Each subscriber stops once it has the last event. When all have (or
-//!    `--within-secs` after the last publish), it waits until the channel
-//!    has no subscriber left and reads the memory (**left**), deletes the
-//!    channel and reads it again (**closed**).
+//!    `--within-secs` after the last publish), it waits until the channels
+//!    have no subscriber left and reads the memory (**left**), deletes the
+//!    channels and reads it again (**closed**).
+//!
+//! With `--rounds N`, steps 2 to 4 run N times on the same server, on new
+//! channels each time.
 //!
 //! Every subscriber must end with every event exactly once and in order:
 //! an event after a missing one counts the missing ones as lost, one at or
 //! before an event already counted as duplicated, and a `gap` signal is a
-//! fault too. The memory **returns to its baseline** when `closed` is at
-//! most `--memory-margin-kib` above the baseline. [`SoakReport::check`]
-//! fails the run otherwise.
+//! fault too. The memory **returns to its baseline** when `closed` after
+//! the last round is at most `--memory-margin-kib` above the baseline
+//! ([`SoakReport::reference_kib`]: before any client with one round, after
+//! the first round with more). [`SoakReport::check`] fails the run
+//! otherwise.
 
 use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
@@ -164,8 +170,10 @@ pub struct SoakOptions {
     pub seed: u64,
     /// push-server's `--history-events` (per channel).
     pub history_events: usize,
+    /// Rounds on the same server; see [`SoakReport::reference_kib`].
+    pub rounds: u32,
     /// How far above the baseline the memory may stay once the clients
-    /// have left and the channel is closed, in KiB.
+    /// have left and the channels are closed, in KiB.
     pub memory_margin_kib: u64,
     /// How long subscribing, and the wait for deliveries after the last
     /// publish, may each take.
@@ -224,21 +232,17 @@ impl KindReport {
     }
 }
 
-/// Resident memory of push-server over the soak, in KiB.
+/// Resident memory of push-server over one round, in KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryReport {
-    /// Before any client.
-    pub baseline_kib: u64,
     /// Once every subscriber had its first position.
     pub subscribed_kib: u64,
     /// The highest reading while events were published and delivered.
     pub peak_kib: u64,
-    /// The kernel's high-water mark (`VmHWM`) at the end.
-    pub high_water_kib: u64,
-    /// Once every subscriber had left (the channel still retaining its
+    /// Once every subscriber had left (the channels still retaining their
     /// events).
     pub left_kib: u64,
-    /// After the channel was deleted.
+    /// After the channels were deleted.
     pub closed_kib: u64,
 }
 
@@ -262,11 +266,27 @@ impl ChannelInfo {
     }
 }
 
-/// What a soak measured.
+/// What a soak measured: its rounds, on one server.
 #[derive(Debug, Clone)]
 pub struct SoakReport {
     /// The seed the subscribers' generators were seeded with.
     pub seed: u64,
+    /// The server's resident memory before any client, in KiB.
+    pub baseline_kib: u64,
+    /// The kernel's high-water mark of it (`VmHWM`) at the end, in KiB.
+    pub high_water_kib: u64,
+    /// The allowed distance from the baseline, in KiB.
+    pub memory_margin_kib: u64,
+    /// Each round.
+    pub rounds: Vec<RoundReport>,
+}
+
+/// One round: every subscriber subscribes, the events are published, the
+/// subscribers leave and the channels are deleted.
+#[derive(Debug, Clone)]
+pub struct RoundReport {
+    /// Its number, from 1.
+    pub round: u32,
     /// Events published, over all channels.
     pub events: usize,
     /// The channels they were published on.
@@ -277,10 +297,8 @@ pub struct SoakReport {
     pub kinds: Vec<KindReport>,
     /// The server's memory.
     pub memory: MemoryReport,
-    /// The channel once the subscribers had left.
+    /// The channels once the subscribers had left.
     pub left: ChannelInfo,
-    /// The allowed distance from the baseline, in KiB.
-    pub memory_margin_kib: u64,
     /// From the first publish to the last.
     pub publish_time: Duration,
     /// From the last publish to the last subscriber's last event (or the
@@ -292,42 +310,63 @@ pub struct SoakReport {
 }
 
 impl SoakReport {
-    /// Fails unless every subscriber got every event exactly once with no
-    /// gap, and the memory returned to within the margin of the baseline.
+    /// What the memory after the last round is held to, in KiB: the
+    /// baseline before any client when there is one round; with more, the
+    /// reading after the first round's channels closed (the **warm
+    /// baseline**: the allocator then holds the pages the first round
+    /// made it take, and a leak shows as growth from there).
+    pub fn reference_kib(&self) -> u64 {
+        match self.rounds.as_slice() {
+            [first, _, ..] => first.memory.closed_kib,
+            _ => self.baseline_kib,
+        }
+    }
+
+    /// Fails unless every subscriber of every round got every event
+    /// exactly once with no gap, the channels had no subscriber and no
+    /// buffered byte once the clients left, and the memory after the last
+    /// round is within the margin of [`SoakReport::reference_kib`].
     ///
     /// # Errors
     ///
     /// As said, naming every fault.
     pub fn check(&self) -> Result<()> {
-        let mut faults: Vec<String> = self
-            .kinds
-            .iter()
-            .filter(|k| !k.is_clean())
-            .map(|k| {
-                format!(
-                    "{}: {} lost, {} duplicated, {} gaps, {} of {} subscribers incomplete",
+        let mut faults = Vec::new();
+        for round in &self.rounds {
+            for k in round.kinds.iter().filter(|k| !k.is_clean()) {
+                faults.push(format!(
+                    "round {}, {}: {} lost, {} duplicated, {} gaps, {} of {} subscribers incomplete",
+                    round.round,
                     k.kind.label(),
                     k.lost,
                     k.duplicated,
                     k.gaps,
                     k.subscribers - k.complete,
                     k.subscribers
-                )
-            })
-            .collect();
-        let memory = &self.memory;
-        if memory.closed_kib > memory.baseline_kib + self.memory_margin_kib {
-            faults.push(format!(
-                "the memory did not return to its baseline: {} KiB after the channel closed, \
-                 {} KiB before any client, more than the {} KiB margin",
-                memory.closed_kib, memory.baseline_kib, self.memory_margin_kib
-            ));
+                ));
+            }
+            if round.left.subscribers > 0 || round.left.buffered_bytes > 0 {
+                faults.push(format!(
+                    "round {}: the channels still had {} subscribers and {} buffered bytes \
+                     after every client left",
+                    round.round, round.left.subscribers, round.left.buffered_bytes
+                ));
+            }
         }
-        if self.left.subscribers > 0 || self.left.buffered_bytes > 0 {
-            faults.push(format!(
-                "the channel still had {} subscribers and {} buffered bytes after every client left",
-                self.left.subscribers, self.left.buffered_bytes
-            ));
+        if let Some(last) = self.rounds.last() {
+            if last.memory.closed_kib > self.reference_kib() + self.memory_margin_kib {
+                faults.push(format!(
+                    "the memory did not return to its baseline: {} KiB after the last round, \
+                     {} KiB {}, more than the {} KiB margin",
+                    last.memory.closed_kib,
+                    self.reference_kib(),
+                    match self.rounds.len() {
+                        1 => "before any client",
+                        _ => "after the first round",
+                    },
+                    self.memory_margin_kib
+                ));
+            }
         }
         match faults.is_empty() {
             true => Ok(()),
@@ -335,19 +374,44 @@ impl SoakReport {
         }
     }
 
-    /// The report as a table, for people.
+    /// The report as tables, for people.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        for round in &self.rounds {
+            round.render(self.seed, &mut out);
+        }
+        let last = self.rounds.last().map_or(0, |round| round.memory.closed_kib);
+        let _ = writeln!(
+            out,
+            "server RSS: {} KiB before any client (VmHWM at the end {} KiB); after the last round \
+             {} KiB: {:+} KiB from {} ({} KiB), margin {} KiB",
+            self.baseline_kib,
+            self.high_water_kib,
+            last,
+            last as i64 - self.reference_kib() as i64,
+            match self.rounds.len() {
+                1 => "the baseline",
+                _ => "the warm baseline, after round 1",
+            },
+            self.reference_kib(),
+            self.memory_margin_kib
+        );
+        out
+    }
+}
+
+impl RoundReport {
+    fn render(&self, seed: u64, out: &mut String) {
         let total = |f: fn(&KindReport) -> u64| self.kinds.iter().map(f).sum::<u64>();
         let subscribers: usize = self.kinds.iter().map(|k| k.subscribers).sum();
         let _ = writeln!(
             out,
-            "reconnect soak: {subscribers} subscribers, {} events over {} channels \
-             ({} deliveries expected), seed {}; published in {:.1} s, drained {:.1} s after",
+            "reconnect soak, round {}: {subscribers} subscribers, {} events over {} channels \
+             ({} deliveries expected), seed {seed}; published in {:.1} s, drained {:.1} s after",
+            self.round,
             self.events,
             self.channels,
             self.expected,
-            self.seed,
             self.publish_time.as_secs_f64(),
             self.drain_time.as_secs_f64()
         );
@@ -402,16 +466,8 @@ impl SoakReport {
         let m = &self.memory;
         let _ = writeln!(
             out,
-            "server RSS: baseline {} KiB, subscribed {} KiB, peak {} KiB (VmHWM {} KiB), \
-             clients left {} KiB, channel closed {} KiB ({:+} KiB from baseline; margin {} KiB)",
-            m.baseline_kib,
-            m.subscribed_kib,
-            m.peak_kib,
-            m.high_water_kib,
-            m.left_kib,
-            m.closed_kib,
-            m.closed_kib as i64 - m.baseline_kib as i64,
-            self.memory_margin_kib
+            "server RSS: subscribed {} KiB, peak {} KiB, clients left {} KiB, channels closed {} KiB",
+            m.subscribed_kib, m.peak_kib, m.left_kib, m.closed_kib
         );
         let _ = writeln!(
             out,
@@ -421,7 +477,6 @@ impl SoakReport {
         for (kind, error) in &self.first_errors {
             let _ = writeln!(out, "first error, {kind}: {error}");
         }
-        out
     }
 }
 
@@ -456,8 +511,32 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport> {
     let pid = server.pid();
     tokio::time::sleep(SETTLE).await;
     let baseline = proc::memory(pid)?;
+    let mut rounds = Vec::new();
+    for round in 1..=options.rounds {
+        rounds.push(soak_round(options, round, address, pid).await?);
+    }
+    let end = proc::memory(pid)?;
+    server.ensure_running()?;
+    server.stop().await?;
+    Ok(SoakReport {
+        seed: options.seed,
+        baseline_kib: baseline.rss_kib,
+        high_water_kib: end.hwm_kib,
+        memory_margin_kib: options.memory_margin_kib,
+        rounds,
+    })
+}
 
-    let channels: Vec<String> = (0..options.channels).map(|n| format!("soak-{n}")).collect();
+/// One round on the server at `address` (process `pid`).
+async fn soak_round(
+    options: &SoakOptions,
+    round: u32,
+    address: SocketAddr,
+    pid: u32,
+) -> Result<RoundReport> {
+    let channels: Vec<String> = (0..options.channels)
+        .map(|n| format!("soak-{round}-{n}"))
+        .collect();
     let shared = Arc::new(Shared::new(&options.kinds));
     let (stop, stopped) = watch::channel(false);
     let mut subscribers = JoinSet::new();
@@ -494,7 +573,7 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport> {
     }
     let subscribed_memory = proc::memory(pid)?;
     eprintln!(
-        "soak: {} subscribers have their position; publishing {} events at {}/s",
+        "soak, round {round}: {} subscribers have their position; publishing {} events at {}/s",
         options.subscribers, options.events, options.rate
     );
 
@@ -582,25 +661,19 @@ pub async fn run(options: &SoakOptions) -> Result<SoakReport> {
     drop(closer);
     tokio::time::sleep(SETTLE).await;
     let closed: Memory = proc::memory(pid)?;
-    server.ensure_running()?;
-    server.stop().await?;
-
-    Ok(SoakReport {
-        seed: options.seed,
+    Ok(RoundReport {
+        round,
         events: options.events,
         channels: options.channels,
         expected: shared.expected.load(Ordering::Relaxed),
         kinds: shared.reports(),
         memory: MemoryReport {
-            baseline_kib: baseline.rss_kib,
             subscribed_kib: subscribed_memory.rss_kib,
             peak_kib,
-            high_water_kib: closed.hwm_kib,
             left_kib: left_memory.rss_kib,
             closed_kib: closed.rss_kib,
         },
         left,
-        memory_margin_kib: options.memory_margin_kib,
         publish_time: published - started,
         drain_time: drained - published,
         first_errors: shared.first_errors(),
@@ -630,6 +703,9 @@ fn check(options: &SoakOptions) -> Result<()> {
     }
     if options.cut_after.is_zero() {
         return Err(Error::new("--cut-after-ms must be at least 1"));
+    }
+    if options.rounds == 0 {
+        return Err(Error::new("--rounds must be at least 1"));
     }
     if options.history_events == 0 {
         return Err(Error::new("--history-events must be at least 1"));
