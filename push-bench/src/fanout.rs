@@ -972,6 +972,32 @@ mod tests {
     }
 
     #[test]
+    fn the_cursor_follows_events_and_the_position_not_signals() {
+        let mut reader = EventReader::new(Technique::Sse, 3);
+        let read = reader.feed(b"retry: 1000\nid: e-0\n\nid: e-1\ndata: seq=00000000\n\n");
+        assert_eq!(read.cursor.as_deref(), Some("e-1"));
+        let read = reader.feed(b"id: e-9\nevent: push.lagged\ndata: {\"cursor\":\"e-9\"}\n\n");
+        assert_eq!(
+            (read.cursor, read.signal.as_deref()),
+            (None, Some("lagged"))
+        );
+        reader.resume();
+        assert!(!reader.has_position());
+        let read = reader.feed(b"id: e-1\n\nid: e-2\ndata: seq=00000001\n\n");
+        assert!(read.subscribed && reader.has_position());
+        assert_eq!((read.deliveries, read.cursor.as_deref()), (1, Some("e-2")));
+        assert_eq!(reader.next_seq(), 2);
+
+        let mut reader = EventReader::new(Technique::Ws, 2);
+        let read = reader.feed(br#"{"signal":"position","cursor":"e-0"}"#);
+        assert_eq!(read.cursor.as_deref(), Some("e-0"));
+        let read = reader.feed(br#"{"id":"e-1","data":"seq=00000000"}"#);
+        assert_eq!(read.cursor.as_deref(), Some("e-1"));
+        let read = reader.feed(br#"{"signal":"gap","cursor":"e-5"}"#);
+        assert_eq!((read.cursor, read.signal.as_deref()), (None, Some("gap")));
+    }
+
+    #[test]
     fn an_ndjson_line_split_across_chunks_is_read_once_whole() {
         let mut reader = EventReader::new(Technique::Ndjson, 1);
         let stream = b"{\"signal\":\"position\",\"cursor\":\"e-0\"}\n{\"id\":\"e-1\",\"data\":\"seq=00000000\"}\n";

@@ -196,9 +196,7 @@ impl Connection {
     /// id.
     pub async fn publish(&mut self, channel: &str, data: Bytes) -> Result<String> {
         let path = format!("/channels/{channel}");
-        let (response, _) = self
-            .request(Method::POST, &path, &[], data, false)
-            .await?;
+        let (response, _) = self.request(Method::POST, &path, &[], data, false).await?;
         let status = response.status;
         let answer = response.body.read_to_end().await?;
         published_id(&path, status, &answer)

@@ -127,7 +127,11 @@ pub struct Run {
 impl Run {
     /// The highest memory reading, in KiB.
     pub fn peak_kib(&self) -> u64 {
-        self.rss_kib.iter().copied().max().unwrap_or(self.baseline_kib)
+        self.rss_kib
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(self.baseline_kib)
     }
 }
 
@@ -292,8 +296,7 @@ impl SlowConsumersReport {
                 .step_by(4)
                 .map(|kib| kib.to_string())
                 .collect();
-            let subscribers: Vec<String> =
-                run.subscribers.iter().map(|n| n.to_string()).collect();
+            let subscribers: Vec<String> = run.subscribers.iter().map(|n| n.to_string()).collect();
             let _ = writeln!(out, "RSS KiB each second, {name}: {}", rss.join(" "));
             let _ = writeln!(
                 out,
@@ -373,7 +376,9 @@ async fn measure(options: &SlowConsumersOptions, stalled: usize) -> Result<Run> 
         held.push(client);
     }
     if stalled > 0 {
-        eprintln!("slow-consumers: {stalled} stalled clients have their position and stopped reading");
+        eprintln!(
+            "slow-consumers: {stalled} stalled clients have their position and stopped reading"
+        );
     }
 
     let readers = fanout::run(&FanoutOptions {
@@ -415,14 +420,20 @@ async fn measure(options: &SlowConsumersOptions, stalled: usize) -> Result<Run> 
 
 /// A client that subscribed and stopped reading; dropping it closes it.
 enum Stalled {
-    Sse { _stream: TcpStream },
-    Ws { _socket: Box<WebSocketStream<TcpStream>> },
+    Sse {
+        _stream: TcpStream,
+    },
+    Ws {
+        _socket: Box<WebSocketStream<TcpStream>>,
+    },
 }
 
 /// A TCP connection to `address` with a small receive buffer.
 async fn connect_small(address: SocketAddr) -> Result<TcpStream> {
     let failed = |error: std::io::Error| {
-        Error::new(format!("a stalled client cannot connect to {address}: {error}"))
+        Error::new(format!(
+            "a stalled client cannot connect to {address}: {error}"
+        ))
     };
     let socket = match address {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
@@ -440,12 +451,10 @@ async fn stall_sse(address: SocketAddr) -> Result<TcpStream> {
     let mut stream = connect_small(address).await?;
     let path = Technique::Sse.path(CHANNEL);
     let request = format!("GET {path} HTTP/1.1\r\nhost: {address}\r\n\r\n");
-    let failed =
-        |error: std::io::Error| Error::new(format!("a stalled client's GET {path} failed: {error}"));
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(failed)?;
+    let failed = |error: std::io::Error| {
+        Error::new(format!("a stalled client's GET {path} failed: {error}"))
+    };
+    stream.write_all(request.as_bytes()).await.map_err(failed)?;
     let mut seen = Vec::new();
     let mut buffer = [0u8; 1024];
     let read_position = async {
@@ -521,9 +530,7 @@ async fn sample(
 /// The channel's `subscribers`, from `GET /channels/{name}`.
 async fn describe(connection: &mut KeepAlive) -> Result<u64> {
     let path = format!("/channels/{CHANNEL}");
-    let (status, answer) = connection
-        .request(Method::GET, &path, Bytes::new())
-        .await?;
+    let (status, answer) = connection.request(Method::GET, &path, Bytes::new()).await?;
     serde_json::from_slice::<serde_json::Value>(&answer)
         .ok()
         .filter(|_| status == StatusCode::OK)
@@ -534,4 +541,76 @@ async fn describe(connection: &mut KeepAlive) -> Result<u64> {
                 String::from_utf8_lossy(&answer)
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readers(p99_us: u64, lost: u64) -> FanoutReport {
+        FanoutReport {
+            streams: 2,
+            published: 10,
+            deliveries: 20 - lost,
+            lost,
+            disordered: 0,
+            ended: 0,
+            server_cpu_ticks: 1,
+            server_core_busy_ticks: 1,
+            ticks_per_second: 100,
+            publish_time: Duration::from_secs(1),
+            drain_time: Duration::ZERO,
+            latency_p50_us: 100,
+            latency_p99_us: p99_us,
+            writes: None,
+        }
+    }
+
+    fn run(stalled: usize, peak_kib: u64, p99_us: u64) -> Run {
+        Run {
+            stalled,
+            readers: readers(p99_us, 0),
+            baseline_kib: 5_000,
+            rss_kib: vec![5_000, peak_kib, 6_000],
+            subscribers: vec![2],
+            subscribers_at_end: 2,
+        }
+    }
+
+    fn report(with: Run, check_latency: bool) -> SlowConsumersReport {
+        SlowConsumersReport {
+            without: run(0, 10_000, 1_000),
+            with,
+            subscriber_buffer_bytes: 256 * 1024,
+            event_bytes: 512,
+            latency_margin_percent: 50.0,
+            latency_margin: Duration::from_millis(2),
+            check_latency,
+        }
+    }
+
+    #[test]
+    fn the_bound_is_the_peak_without_plus_a_buffer_and_an_allowance_per_stalled_client() {
+        let report = report(run(10, 12_000, 1_000), true);
+        assert_eq!(report.bound_kib(), 10_000 + 10 * (256 + 64));
+        assert_eq!(report.p99_limit_us(), 1_500 + 2_000);
+        assert!(report.check().is_ok());
+        assert!(report
+            .render()
+            .contains("= 13200 KiB; peak with: 12000 KiB"));
+    }
+
+    #[test]
+    fn memory_past_the_bound_fails_and_latency_only_when_checked() {
+        let over = report(run(10, 13_201, 1_000), true).check().unwrap_err();
+        assert!(
+            over.to_string().contains("over the bound of 13200 KiB"),
+            "{over}"
+        );
+        assert!(report(run(10, 12_000, 3_501), true).check().is_err());
+        assert!(report(run(10, 12_000, 3_501), false).check().is_ok());
+        let mut lossy = run(10, 12_000, 1_000);
+        lossy.readers = readers(1_000, 1);
+        assert!(report(lossy, false).check().is_err());
+    }
 }

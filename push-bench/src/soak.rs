@@ -228,7 +228,10 @@ pub struct KindReport {
 impl KindReport {
     /// Whether every subscriber got every event exactly once, with no gap.
     pub fn is_clean(&self) -> bool {
-        self.lost == 0 && self.duplicated == 0 && self.gaps == 0 && self.complete == self.subscribers
+        self.lost == 0
+            && self.duplicated == 0
+            && self.gaps == 0
+            && self.complete == self.subscribers
     }
 }
 
@@ -370,7 +373,10 @@ impl SoakReport {
         }
         match faults.is_empty() {
             true => Ok(()),
-            false => Err(Error::new(format!("the soak failed: {}", faults.join("; ")))),
+            false => Err(Error::new(format!(
+                "the soak failed: {}",
+                faults.join("; ")
+            ))),
         }
     }
 
@@ -380,7 +386,10 @@ impl SoakReport {
         for round in &self.rounds {
             round.render(self.seed, &mut out);
         }
-        let last = self.rounds.last().map_or(0, |round| round.memory.closed_kib);
+        let last = self
+            .rounds
+            .last()
+            .map_or(0, |round| round.memory.closed_kib);
         let _ = writeln!(
             out,
             "server RSS: {} KiB before any client (VmHWM at the end {} KiB); after the last round \
@@ -551,7 +560,9 @@ async fn soak_round(
             reader: EventReader::new(kind.technique(), options.events_on(on)),
             cursor: None,
             subscribed: false,
-            rng: fastrand::Rng::with_seed(options.seed ^ (number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            rng: fastrand::Rng::with_seed(
+                options.seed ^ (number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            ),
             cut_after: options.cut_after,
             tally: Tally::default(),
             shared: Arc::clone(&shared),
@@ -649,7 +660,11 @@ async fn soak_round(
     let mut closer = KeepAlive::new(address);
     for channel in &channels {
         let (status, answer) = closer
-            .request(Method::DELETE, &format!("/channels/{channel}"), Bytes::new())
+            .request(
+                Method::DELETE,
+                &format!("/channels/{channel}"),
+                Bytes::new(),
+            )
             .await?;
         if status != StatusCode::NO_CONTENT {
             return Err(Error::new(format!(
@@ -727,9 +742,7 @@ async fn sample_memory(pid: u32, peak: Arc<AtomicU64>) {
 /// `GET /channels/{name}`, read.
 async fn describe(connection: &mut KeepAlive, channel: &str) -> Result<ChannelInfo> {
     let path = format!("/channels/{channel}");
-    let (status, answer) = connection
-        .request(Method::GET, &path, Bytes::new())
-        .await?;
+    let (status, answer) = connection.request(Method::GET, &path, Bytes::new()).await?;
     let parsed: Option<ChannelInfo> = (status == StatusCode::OK)
         .then(|| serde_json::from_slice::<serde_json::Value>(&answer).ok())
         .flatten()
@@ -793,7 +806,8 @@ impl Shared {
         self.expected.fetch_add(events as u64, Ordering::Relaxed);
         sums.expected.fetch_add(events as u64, Ordering::Relaxed);
         sums.subscribers.fetch_add(1, Ordering::Relaxed);
-        sums.complete.fetch_add(usize::from(complete), Ordering::Relaxed);
+        sums.complete
+            .fetch_add(usize::from(complete), Ordering::Relaxed);
         for (sum, value) in sums.tally.iter().zip(tally.values()) {
             sum.fetch_add(value, Ordering::Relaxed);
         }
@@ -828,7 +842,10 @@ impl Shared {
                     subscribers,
                     complete: sums.complete.load(Ordering::Relaxed),
                     delivered,
-                    lost: sums.expected.load(Ordering::Relaxed).saturating_sub(delivered),
+                    lost: sums
+                        .expected
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(delivered),
                     duplicated,
                     gaps,
                     connections,
@@ -1028,8 +1045,7 @@ impl Subscriber {
                 Stream::Http1(http1::stream_with(self.address, &sse_path, &last_event_id()).await?)
             }
             Kind::Ndjson => Stream::Http1(
-                http1::stream(self.address, &format!("{}{query}", base(Technique::Ndjson)))
-                    .await?,
+                http1::stream(self.address, &format!("{}{query}", base(Technique::Ndjson))).await?,
             ),
             Kind::Ws => Stream::Ws(Box::new(
                 ws::stream(self.address, &format!("{}{query}", base(Technique::Ws))).await?,
@@ -1107,7 +1123,11 @@ impl Subscriber {
                     "/channels/{}/longpoll{}&timeout={}",
                     self.channel,
                     self.start_query(),
-                    if self.cursor.is_some() { LONG_POLL_TIMEOUT_SECS } else { 0 }
+                    if self.cursor.is_some() {
+                        LONG_POLL_TIMEOUT_SECS
+                    } else {
+                        0
+                    }
                 ),
             };
             let (status, answer) = connection.request(Method::GET, &path, Bytes::new()).await?;
@@ -1233,11 +1253,132 @@ impl LineBuffer {
 mod tests {
     use super::*;
 
+    fn kind(kind: Kind, delivered: u64, lost: u64) -> KindReport {
+        KindReport {
+            kind,
+            subscribers: 2,
+            complete: 2,
+            delivered,
+            lost,
+            duplicated: 0,
+            gaps: 0,
+            connections: 5,
+            cuts: 3,
+            server_ends: 0,
+            errors: 0,
+        }
+    }
+
+    fn round(number: u32, closed_kib: u64, lost: u64) -> RoundReport {
+        RoundReport {
+            round: number,
+            events: 10,
+            channels: 1,
+            expected: 40,
+            kinds: vec![kind(Kind::Sse, 20, 0), kind(Kind::H2Push, 20 - lost, lost)],
+            memory: MemoryReport {
+                subscribed_kib: 9_000,
+                peak_kib: 12_000,
+                left_kib: 11_000,
+                closed_kib,
+            },
+            left: ChannelInfo::default(),
+            publish_time: Duration::from_secs(1),
+            drain_time: Duration::ZERO,
+            first_errors: Vec::new(),
+        }
+    }
+
+    fn report(rounds: Vec<RoundReport>) -> SoakReport {
+        SoakReport {
+            seed: 7,
+            baseline_kib: 5_000,
+            high_water_kib: 12_000,
+            memory_margin_kib: 1_000,
+            rounds,
+        }
+    }
+
+    #[test]
+    fn a_clean_soak_passes_and_a_lost_event_fails() {
+        assert!(report(vec![round(1, 5_900, 0)]).check().is_ok());
+        let lossy = report(vec![round(1, 5_900, 1)])
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(lossy.contains("HTTP/2 push (h2c): 1 lost"), "{lossy}");
+        let mut held = round(1, 5_900, 0);
+        held.left.subscribers = 1;
+        assert!(report(vec![held]).check().is_err());
+    }
+
+    #[test]
+    fn memory_is_held_to_the_cold_baseline_alone_and_the_warm_one_over_rounds() {
+        let one = report(vec![round(1, 6_100, 0)]);
+        assert_eq!(one.reference_kib(), 5_000);
+        assert!(one
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("before any client"));
+        let flat = report(vec![round(1, 9_000, 0), round(2, 9_900, 0)]);
+        assert_eq!(flat.reference_kib(), 9_000);
+        assert!(flat.check().is_ok());
+        let growing = report(vec![
+            round(1, 9_000, 0),
+            round(2, 9_600, 0),
+            round(3, 10_100, 0),
+        ]);
+        assert!(growing
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("after the first round"));
+        assert!(growing
+            .render()
+            .contains("+1100 KiB from the warm baseline"));
+    }
+
+    #[test]
+    fn events_are_shared_evenly_over_the_channels() {
+        let options = SoakOptions {
+            subscribers: 9,
+            kinds: Kind::ALL.to_vec(),
+            channels: 3,
+            events: 10,
+            rate: 10.0,
+            event_bytes: 32,
+            cut_after: Duration::from_millis(10),
+            seed: 1,
+            history_events: 4,
+            rounds: 1,
+            memory_margin_kib: 0,
+            within: Duration::from_secs(1),
+        };
+        let shares: Vec<usize> = (0..3).map(|on| options.events_on(on)).collect();
+        assert_eq!(shares, [4, 3, 3]);
+        assert_eq!(options.history_bytes(), 16 << 20);
+        assert!(check(&options).is_ok());
+        assert!(check(&SoakOptions {
+            channels: 11,
+            ..options.clone()
+        })
+        .is_err());
+        assert!(check(&SoakOptions {
+            rounds: 0,
+            ..options
+        })
+        .is_err());
+    }
+
     #[test]
     fn lines_are_cut_at_newlines_across_chunks() {
         let mut lines = LineBuffer::default();
         assert!(lines.push(b"{\"a\"").is_empty());
-        assert_eq!(lines.push(b":1}\n\n{\"b\":2}\n{"), [b"{\"a\":1}".to_vec(), vec![], b"{\"b\":2}".to_vec()]);
+        assert_eq!(
+            lines.push(b":1}\n\n{\"b\":2}\n{"),
+            [b"{\"a\":1}".to_vec(), vec![], b"{\"b\":2}".to_vec()]
+        );
         assert_eq!(lines.push(b"}\n"), [b"{}".to_vec()]);
     }
 }
