@@ -10,8 +10,8 @@
 //! core 0, with `--subscriber-buffer-bytes` as given):
 //!
 //! - **without**: `--readers` SSE streams over HTTP/1.1 read everything
-//!   while events are published at `--rate` (the [`fanout`](crate::fanout)
-//!   load, in this process): every delivery's publish-to-receive latency,
+//!   while events are published at `--rate` (the load of [`crate::fanout`],
+//!   in this process): every delivery's publish-to-receive latency,
 //!   and whether each reader got every event once and in order;
 //! - **with**: the same, after `--stalled` clients have subscribed to the
 //!   same channel (half SSE, half WebSocket, over HTTP/1.1), taken their
