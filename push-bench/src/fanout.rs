@@ -700,6 +700,10 @@ pub struct Read {
     /// A signal that ends the stream (`lagged`, `closed`, …), without
     /// SSE's `push.` prefix.
     pub signal: Option<String>,
+    /// Where to resume from, if the chunk moved it: the id of the last
+    /// event it carried, or the position's cursor. A signal's cursor is not
+    /// taken (events promised before it may still be on their way).
+    pub cursor: Option<String>,
 }
 
 impl EventReader {
@@ -721,6 +725,51 @@ impl EventReader {
     /// Whether the last event has come.
     pub fn is_complete(&self) -> bool {
         self.progress.is_complete()
+    }
+
+    /// The sequence number of the next event expected: how many events
+    /// have come once and in order, with the missing ones skipped.
+    pub fn next_seq(&self) -> usize {
+        self.progress.next
+    }
+
+    /// Whether the position has come on the current connection.
+    pub fn has_position(&self) -> bool {
+        self.progress.subscribed
+    }
+
+    /// Readies the reader for a new connection of the same subscriber: the
+    /// position is expected again and a partial block or line of the old
+    /// connection is dropped; what has been received is kept.
+    pub fn resume(&mut self) {
+        self.buffer.clear();
+        self.progress.subscribed = false;
+    }
+
+    /// Takes one event read some other way (a poll's answer): its id and
+    /// its data, which should be `seq=NNNNNNNN…`.
+    ///
+    /// ```
+    /// use push_bench::fanout::EventReader;
+    /// use push_bench::technique::Technique;
+    ///
+    /// let mut reader = EventReader::new(Technique::Ws, 2);
+    /// let read = reader.feed_event("e-1", "seq=00000000..");
+    /// assert_eq!((read.deliveries, read.cursor.as_deref()), (1, Some("e-1")));
+    /// assert_eq!(reader.feed_event("e-1", "seq=00000000..").disordered, 1);
+    /// assert!(reader.feed_event("e-2", "seq=00000001..").complete);
+    /// ```
+    pub fn feed_event(&mut self, id: &str, data: &str) -> Read {
+        let mut read = Read {
+            cursor: Some(id.to_owned()),
+            ..Read::default()
+        };
+        self.progress.subscribed = true;
+        match data.strip_prefix("seq=") {
+            Some(digits) => self.progress.event(digits.as_bytes(), &mut read),
+            None => read.disordered += 1,
+        }
+        read
     }
 
     /// Takes the next bytes of an SSE or NDJSON stream, or the next
@@ -776,6 +825,15 @@ impl Progress {
     }
 
     fn sse_block(&mut self, block: &[u8], read: &mut Read) {
+        let id = block
+            .split(|&byte| byte == b'\n')
+            .find_map(|line| line.strip_prefix(b"id: "));
+        let signal = block
+            .split(|&byte| byte == b'\n')
+            .any(|line| line.starts_with(b"event: push.") && line != b"event: push.envelope");
+        if let (Some(id), false) = (id, signal) {
+            read.cursor = Some(String::from_utf8_lossy(id).into_owned());
+        }
         if self.position(read) {
             return;
         }
@@ -795,8 +853,15 @@ impl Progress {
         if object.is_empty() {
             return;
         }
+        let signal = object.starts_with(br#"{"signal":""#);
         if self.position(read) {
+            if let Some(cursor) = string_field(object, br#""cursor":""#) {
+                read.cursor = Some(String::from_utf8_lossy(cursor).into_owned());
+            }
             return;
+        }
+        if let (Some(id), false) = (string_field(object, br#""id":""#), signal) {
+            read.cursor = Some(String::from_utf8_lossy(id).into_owned());
         }
         if let Some(name) = object.strip_prefix(br#"{"signal":""#) {
             let end = name.iter().position(|&b| b == b'"').unwrap_or(name.len());
@@ -822,6 +887,14 @@ impl Progress {
             _ => read.disordered += 1,
         }
     }
+}
+
+/// The value of the first JSON string field that starts with `key`
+/// (`"name":"`), without its closing quote. Ids and cursors have no escapes.
+fn string_field<'a>(object: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let value = &object[find(object, key)? + key.len()..];
+    let end = value.iter().position(|&b| b == b'"')?;
+    Some(&value[..end])
 }
 
 /// Where `needle` first starts in `bytes`.
@@ -896,6 +969,32 @@ mod tests {
             assert!(read.complete, "{technique}");
             assert_eq!(read.signal.as_deref(), Some("closed"), "{technique}");
         }
+    }
+
+    #[test]
+    fn the_cursor_follows_events_and_the_position_not_signals() {
+        let mut reader = EventReader::new(Technique::Sse, 3);
+        let read = reader.feed(b"retry: 1000\nid: e-0\n\nid: e-1\ndata: seq=00000000\n\n");
+        assert_eq!(read.cursor.as_deref(), Some("e-1"));
+        let read = reader.feed(b"id: e-9\nevent: push.lagged\ndata: {\"cursor\":\"e-9\"}\n\n");
+        assert_eq!(
+            (read.cursor, read.signal.as_deref()),
+            (None, Some("lagged"))
+        );
+        reader.resume();
+        assert!(!reader.has_position());
+        let read = reader.feed(b"id: e-1\n\nid: e-2\ndata: seq=00000001\n\n");
+        assert!(read.subscribed && reader.has_position());
+        assert_eq!((read.deliveries, read.cursor.as_deref()), (1, Some("e-2")));
+        assert_eq!(reader.next_seq(), 2);
+
+        let mut reader = EventReader::new(Technique::Ws, 2);
+        let read = reader.feed(br#"{"signal":"position","cursor":"e-0"}"#);
+        assert_eq!(read.cursor.as_deref(), Some("e-0"));
+        let read = reader.feed(br#"{"id":"e-1","data":"seq=00000000"}"#);
+        assert_eq!(read.cursor.as_deref(), Some("e-1"));
+        let read = reader.feed(br#"{"signal":"gap","cursor":"e-5"}"#);
+        assert_eq!((read.cursor, read.signal.as_deref()), (None, Some("gap")));
     }
 
     #[test]

@@ -20,12 +20,14 @@
 //! measurement; what it reads it hands back to the window at once.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use h2::client::SendRequest;
+use h2::client::{PushPromises, SendRequest};
 use h2::RecvStream;
-use http::{Method, Request, StatusCode};
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use tokio::net::TcpStream;
+use tokio::task::AbortHandle;
 
 use crate::{Error, Result};
 
@@ -40,6 +42,7 @@ const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 pub struct Connection {
     address: SocketAddr,
     send: SendRequest<Bytes>,
+    driver: Arc<AbortHandle>,
 }
 
 impl Connection {
@@ -52,6 +55,20 @@ impl Connection {
     /// When the TCP connection or the handshake fails (the server is not
     /// listening, or does not speak h2c).
     pub async fn open(address: SocketAddr) -> Result<Self> {
+        Self::open_with(address, false).await
+    }
+
+    /// As [`Connection::open`], and accepts HTTP/2 server push
+    /// (`SETTINGS_ENABLE_PUSH` 1), for [`Connection::get_pushed`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::open`].
+    pub async fn open_pushable(address: SocketAddr) -> Result<Self> {
+        Self::open_with(address, true).await
+    }
+
+    async fn open_with(address: SocketAddr, push: bool) -> Result<Self> {
         let tcp = TcpStream::connect(address)
             .await
             .map_err(|error| Error::new(format!("cannot connect to {address}: {error}")))?;
@@ -59,25 +76,46 @@ impl Connection {
         let (send, connection) = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
-            .enable_push(false)
+            .enable_push(push)
             .handshake::<_, Bytes>(tcp)
             .await
             .map_err(|error| {
                 Error::new(format!("the h2c handshake with {address} failed: {error}"))
             })?;
-        tokio::spawn(async move {
+        let driver = tokio::spawn(async move {
             let _ = connection.await;
         });
-        Ok(Connection { address, send })
+        Ok(Connection {
+            address,
+            send,
+            driver: Arc::new(driver.abort_handle()),
+        })
+    }
+
+    /// Cuts the TCP connection at once, as a network failure would: no
+    /// `GOAWAY`, every stream on it (of every clone) ends with an error.
+    pub fn cut(&self) {
+        self.driver.abort();
     }
 
     /// Sends a request with `body` (none if empty) and returns the response
-    /// status and a reader of its body.
-    async fn request(&mut self, method: Method, path: &str, body: Bytes) -> Result<Response> {
+    /// status and a reader of its body, and the server's push promises on
+    /// it when `promises`.
+    async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        promises: bool,
+    ) -> Result<(Response, Option<PushPromises>)> {
         let what = format!("{method} {path}");
         let mut request = Request::builder()
             .method(method)
             .uri(format!("http://{}{path}", self.address));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
         if !body.is_empty() {
             request = request.header(http::header::CONTENT_TYPE, "text/plain");
         }
@@ -86,9 +124,10 @@ impl Connection {
             .map_err(|error| Error::new(format!("{what}: not a valid request: {error}")))?;
         let failed = |error: h2::Error| Error::new(format!("{what}: {error}"));
         let mut send = self.send.clone().ready().await.map_err(failed)?;
-        let (response, mut stream) = send
+        let (mut response, mut stream) = send
             .send_request(request, body.is_empty())
             .map_err(failed)?;
+        let promises = promises.then(|| response.push_promises());
         if !body.is_empty() {
             // Request bodies here are small: h2 queues what the window does
             // not take yet.
@@ -96,13 +135,14 @@ impl Connection {
         }
         let response = response.await.map_err(failed)?;
         let status = response.status();
-        Ok(Response {
+        let response = Response {
             status,
             body: Body {
                 what,
                 stream: response.into_body(),
             },
-        })
+        };
+        Ok((response, promises))
     }
 
     /// Starts `GET path`; fails unless it answers `200`.
@@ -111,14 +151,40 @@ impl Connection {
     ///
     /// When the request fails or answers another status.
     pub async fn get(&mut self, path: &str) -> Result<Body> {
-        let response = self.request(Method::GET, path, Bytes::new()).await?;
-        if response.status != StatusCode::OK {
-            return Err(Error::new(format!(
-                "GET {path} answered {}, not 200",
-                response.status
-            )));
-        }
-        Ok(response.body)
+        self.get_with(path, &[]).await
+    }
+
+    /// Starts `GET path` with `headers` (a `Last-Event-ID`, say); fails
+    /// unless it answers `200`.
+    ///
+    /// # Errors
+    ///
+    /// When the request fails or answers another status.
+    pub async fn get_with(
+        &mut self,
+        path: &str,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Body> {
+        let (response, _) = self
+            .request(Method::GET, path, headers, Bytes::new(), false)
+            .await?;
+        ok(path, response)
+    }
+
+    /// Starts `GET path` on a connection opened with
+    /// [`Connection::open_pushable`] and returns its body (the parent
+    /// stream of `/push`) and the responses the server pushes on it; fails
+    /// unless it answers `200`.
+    ///
+    /// # Errors
+    ///
+    /// When the request fails or answers another status.
+    pub async fn get_pushed(&mut self, path: &str) -> Result<(Body, PushPromises)> {
+        let (response, promises) = self
+            .request(Method::GET, path, &[], Bytes::new(), true)
+            .await?;
+        let promises = promises.ok_or_else(|| Error::new("no push promises were asked for"))?;
+        Ok((ok(path, response)?, promises))
     }
 
     /// Publishes `data` on `channel` (text, since the content type is
@@ -130,7 +196,7 @@ impl Connection {
     /// id.
     pub async fn publish(&mut self, channel: &str, data: Bytes) -> Result<String> {
         let path = format!("/channels/{channel}");
-        let response = self.request(Method::POST, &path, data).await?;
+        let (response, _) = self.request(Method::POST, &path, &[], data, false).await?;
         let status = response.status;
         let answer = response.body.read_to_end().await?;
         published_id(&path, status, &answer)
@@ -162,6 +228,17 @@ struct Response {
     body: Body,
 }
 
+/// The body of `response` to `GET path`, if it is `200`.
+fn ok(path: &str, response: Response) -> Result<Body> {
+    if response.status != StatusCode::OK {
+        return Err(Error::new(format!(
+            "GET {path} answered {}, not 200",
+            response.status
+        )));
+    }
+    Ok(response.body)
+}
+
 /// A response body being read.
 #[derive(Debug)]
 pub struct Body {
@@ -170,6 +247,11 @@ pub struct Body {
 }
 
 impl Body {
+    /// Reads a pushed response's body (a `PUSH_PROMISE`'s) as any other.
+    pub fn pushed(what: String, stream: RecvStream) -> Self {
+        Body { what, stream }
+    }
+
     /// The next chunk of the body, `None` at its end. What is read is given
     /// back to the window at once.
     ///

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http::{Method, Request, StatusCode};
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
@@ -53,9 +53,27 @@ fn request(
 ///
 /// When the connection or the request fails, or it answers another status.
 pub async fn stream(address: SocketAddr, path: &str) -> Result<Body> {
+    stream_with(address, path, &[]).await
+}
+
+/// As [`stream`], with `headers` on the request (a `Last-Event-ID`, say).
+/// Dropping the [`Body`] before its end closes the connection.
+///
+/// # Errors
+///
+/// As [`stream`].
+pub async fn stream_with(
+    address: SocketAddr,
+    path: &str,
+    headers: &[(HeaderName, HeaderValue)],
+) -> Result<Body> {
     let mut send = connect(address).await?;
+    let mut get = request(Method::GET, address, path, Bytes::new())?;
+    for (name, value) in headers {
+        get.headers_mut().insert(name, value.clone());
+    }
     let response = send
-        .send_request(request(Method::GET, address, path, Bytes::new())?)
+        .send_request(get)
         .await
         .map_err(|error| Error::new(format!("GET {path} failed: {error}")))?;
     if response.status() != StatusCode::OK {

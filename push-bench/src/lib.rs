@@ -23,6 +23,10 @@
 //!   received.
 //! - [`fanout_compare`]: push-server against the baselines on the fan-out
 //!   regimes of DESIGN.md, technique by technique.
+//! - [`slow_consumers`]: readers' latency with and without clients that
+//!   stopped reading, and the server's memory meanwhile.
+//! - [`soak`]: the reconnect soak: subscribers on every technique cut and
+//!   resumed at random, every event counted, and the server's memory.
 //! - [`technique`]: the techniques a fan-out measures.
 //! - [`writes`]: the server's write system calls, counted with `perf`.
 //! - [`h2c`]: the load's h2c client.
@@ -50,6 +54,8 @@ pub mod longpoll_compare;
 pub mod proc;
 pub mod redis_compare;
 pub mod server;
+pub mod slow_consumers;
+pub mod soak;
 pub mod technique;
 pub mod writes;
 pub mod ws;

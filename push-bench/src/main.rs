@@ -8,6 +8,10 @@
 //! target/release/push-bench h2-compare --before OLD/push-server --after target/release/push-server
 //! target/release/push-bench fanout-compare --techniques sse,ndjson,ws --quick --rounds 1 \
 //!     --servers push,axum-sse,raw-writer,hyper-stream,tungstenite-default
+//! target/release/push-bench soak --subscribers 1000 --events 100000   # reconnect soak
+//! target/release/push-bench soak --quick                              # its CI size
+//! target/release/push-bench slow-consumers --stalled 100 --readers 100
+//! target/release/push-bench slow-consumers --quick
 //! ```
 //!
 //! See the crate's `README.md` for what each command measures.
@@ -29,6 +33,8 @@ use push_bench::longpoll::{self, CycleShape, LongPollOptions};
 use push_bench::longpoll_compare::{self, LongPollCompareOptions};
 use push_bench::redis_compare::{self, RedisCompareOptions};
 use push_bench::server::Server;
+use push_bench::slow_consumers::{self, SlowConsumersOptions};
+use push_bench::soak::{self, Kind, SoakOptions};
 use push_bench::technique::Technique;
 
 /// The benchmark harness of push: servers, load and the runs that compare
@@ -288,6 +294,106 @@ enum Command {
         #[arg(long)]
         paced: bool,
     },
+    /// The reconnect soak: subscribers on every technique (polls, SSE,
+    /// NDJSON, WebSocket over HTTP/1.1; SSE, NDJSON, server push, WebSocket
+    /// over h2c), their connections cut at random and resumed from their
+    /// cursors while events are published; fails unless every subscriber
+    /// gets every event exactly once and push-server's memory returns to
+    /// its baseline.
+    Soak {
+        /// Subscribers, dealt round-robin over --techniques.
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Events published, spread evenly over --channels.
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        /// Channels; each subscriber follows one, and each channel has
+        /// subscribers of every technique.
+        #[arg(long, default_value_t = 10)]
+        channels: usize,
+        /// Events published per second, over all channels (one publisher
+        /// per channel).
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Bytes of data per event (at least 12).
+        #[arg(long, default_value_t = 32)]
+        event_bytes: usize,
+        /// The mean time a connection lives before its subscriber cuts it
+        /// (each is drawn uniformly up to twice this), in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        cut_after_ms: u64,
+        /// The seed of the subscribers' random generators [default: drawn
+        /// at random, and reported].
+        #[arg(long)]
+        seed: Option<u64>,
+        /// push-server's --history-events [default: the events of a
+        /// channel, so that every resume lands within history].
+        #[arg(long)]
+        history_events: Option<usize>,
+        /// Rounds on the same server (new channels each). With one, the
+        /// memory after it is held to the baseline before any client; with
+        /// more, the memory after the last is held to the memory after the
+        /// first (the warm baseline), so a leak shows as growth.
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
+        /// How far above its baseline push-server's resident memory may
+        /// stay once the clients have left and the channels are deleted,
+        /// in KiB.
+        #[arg(long, default_value_t = 16 * 1024)]
+        memory_margin_kib: u64,
+        /// The techniques, comma-separated [default: all].
+        #[arg(long, value_enum, value_delimiter = ',')]
+        techniques: Option<Vec<Kind>>,
+        /// The CI size: 90 subscribers, 1,000 events on 2 channels at
+        /// 200/s, cuts every 500 ms on average (overrides the five options).
+        #[arg(long)]
+        quick: bool,
+        /// Subscribing, and the wait for deliveries after the last publish,
+        /// may each take this many seconds.
+        #[arg(long, default_value_t = 120)]
+        within_secs: u64,
+    },
+    /// Readers that keep up (SSE over HTTP/1.1) measured with and without
+    /// clients that stopped reading, side by side, each on a fresh
+    /// push-server: their publish-to-receive latency, and the server's
+    /// memory against the bound the limits set.
+    SlowConsumers {
+        /// Clients that subscribe and stop reading (half SSE, half
+        /// WebSocket, over HTTP/1.1).
+        #[arg(long, default_value_t = 100)]
+        stalled: usize,
+        /// Readers that keep up.
+        #[arg(long, default_value_t = 100)]
+        readers: usize,
+        /// Events published.
+        #[arg(long, default_value_t = 15_000)]
+        publishes: usize,
+        /// Events published per second.
+        #[arg(long, default_value_t = 500.0)]
+        rate: f64,
+        /// Bytes of data per event (at least 12).
+        #[arg(long, default_value_t = 2048)]
+        event_bytes: usize,
+        /// push-server's --subscriber-buffer-bytes.
+        #[arg(long, default_value_t = 256 * 1024)]
+        subscriber_buffer_bytes: usize,
+        /// How far the readers' p99 with the stalled clients may pass the
+        /// p99 without them, in percent…
+        #[arg(long, default_value_t = 50.0)]
+        latency_margin_percent: f64,
+        /// …plus this many milliseconds.
+        #[arg(long, default_value_t = 2)]
+        latency_margin_ms: u64,
+        /// The CI size: 20 stalled clients, 20 readers, 2,000 events of
+        /// 4,096 bytes at 500/s (overrides the five options); the latency
+        /// margin is reported, not checked.
+        #[arg(long)]
+        quick: bool,
+        /// Subscribing, and the wait for deliveries after the last publish,
+        /// may each take this many seconds.
+        #[arg(long, default_value_t = 60)]
+        within_secs: u64,
+    },
     /// Subscribe many streams (SSE, NDJSON or WebSocket), publish a bounded
     /// number of events at a fixed rate, and print a `fanout-result` line
     /// with what arrived and the server's CPU time. `sse-fanout` is its
@@ -530,6 +636,80 @@ async fn main() -> ExitCode {
             longpoll::run(&options)
                 .await
                 .map(|report| println!("{report}"))
+        }
+        Command::Soak {
+            subscribers,
+            events,
+            channels,
+            rate,
+            event_bytes,
+            cut_after_ms,
+            seed,
+            history_events,
+            rounds,
+            memory_margin_kib,
+            techniques,
+            quick,
+            within_secs,
+        } => {
+            let (subscribers, events, channels, rate, cut_after_ms) = match quick {
+                true => (90, 1_000, 2, 200.0, 500),
+                false => (subscribers, events, channels, rate, cut_after_ms),
+            };
+            let options = SoakOptions {
+                subscribers,
+                kinds: techniques.unwrap_or_else(|| Kind::ALL.to_vec()),
+                channels,
+                events,
+                rate,
+                event_bytes,
+                cut_after: Duration::from_millis(cut_after_ms),
+                seed: seed.unwrap_or_else(|| fastrand::u64(..)),
+                history_events: history_events.unwrap_or(events.div_ceil(channels.max(1))),
+                rounds,
+                memory_margin_kib,
+                within: Duration::from_secs(within_secs),
+            };
+            soak::run(&options).await.and_then(|report| {
+                print!("{}", report.render());
+                report.check()
+            })
+        }
+        Command::SlowConsumers {
+            stalled,
+            readers,
+            publishes,
+            rate,
+            event_bytes,
+            subscriber_buffer_bytes,
+            latency_margin_percent,
+            latency_margin_ms,
+            quick,
+            within_secs,
+        } => {
+            let (stalled, readers, publishes, rate, event_bytes) = match quick {
+                true => (20, 20, 2_000, 500.0, 4096),
+                false => (stalled, readers, publishes, rate, event_bytes),
+            };
+            let options = SlowConsumersOptions {
+                stalled,
+                shape: FanoutShape {
+                    streams: readers,
+                    connections: 1,
+                    publishes,
+                    rate,
+                    event_bytes,
+                },
+                subscriber_buffer_bytes,
+                latency_margin_percent,
+                latency_margin: Duration::from_millis(latency_margin_ms),
+                check_latency: !quick,
+                within: Duration::from_secs(within_secs),
+            };
+            slow_consumers::run(&options).await.and_then(|report| {
+                print!("{}", report.render());
+                report.check()
+            })
         }
         Command::Fanout {
             server,
