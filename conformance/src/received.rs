@@ -82,6 +82,9 @@ pub struct ReceivedSignal {
     pub kind: SignalKind,
     /// The cursor it carries, when the technique carries one.
     pub cursor: Option<String>,
+    /// How long the server asked the client to wait before reconnecting,
+    /// in milliseconds: `retry_ms`, which the `shutdown` signal carries.
+    pub retry_ms: Option<u64>,
 }
 
 /// Why a frame could not be decoded.
@@ -113,9 +116,33 @@ pub fn decode_json(value: &serde_json::Value) -> Result<Received, DecodeError> {
             .get("cursor")
             .and_then(|c| c.as_str())
             .map(str::to_owned);
-        return Ok(Received::Signal(ReceivedSignal { kind, cursor }));
+        let retry_ms = retry_ms(object)?;
+        return Ok(Received::Signal(ReceivedSignal {
+            kind,
+            cursor,
+            retry_ms,
+        }));
     }
     decode_envelope(value).map(Received::Event)
+}
+
+/// The `retry_ms` of a signal object: absent, or a whole number of
+/// milliseconds.
+///
+/// # Errors
+///
+/// A [`DecodeError`] when it is present and anything else.
+pub fn retry_ms(
+    object: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<u64>, DecodeError> {
+    match object.get("retry_ms") {
+        None => Ok(None),
+        Some(value) => value.as_u64().map(Some).ok_or_else(|| {
+            DecodeError(format!(
+                "retry_ms must be a whole number of milliseconds, got {value}"
+            ))
+        }),
+    }
 }
 
 /// Decodes a JSON envelope `{"id","event"?,"data","encoding"?}`.

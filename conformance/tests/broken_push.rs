@@ -585,6 +585,7 @@ async fn promises_and_parent_lines_arrive_in_wire_order() {
         Received::Signal(ReceivedSignal {
             kind,
             cursor: Some("e-0".into()),
+            retry_ms: None,
         })
     };
     let event = |at: usize| match &items[at] {

@@ -103,6 +103,7 @@ pub fn received_signal(signal: &Signal) -> Received {
     Received::Signal(ReceivedSignal {
         kind,
         cursor: Some(signal.cursor().to_string()),
+        retry_ms: None,
     })
 }
 

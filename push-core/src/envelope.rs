@@ -17,10 +17,13 @@
 //! # Ok::<(), push_core::EventNameError>(())
 //! ```
 
+use std::time::Duration;
+
 use base64::Engine;
 use bytes::Bytes;
 
 use crate::event::Event;
+use crate::id::EventId;
 use crate::signal::Signal;
 
 /// The envelope of `event`, as a string.
@@ -71,6 +74,15 @@ pub fn encode_signal(signal: &Signal) -> String {
     )
 }
 
+/// The JSON object of the `shutdown` signal at `cursor` with its reconnect
+/// delay: `{"signal":"shutdown","cursor":"<id>","retry_ms":<ms>}`.
+pub fn encode_shutdown(cursor: EventId, retry: Duration) -> String {
+    format!(
+        "{{\"signal\":\"shutdown\",\"cursor\":\"{cursor}\",\"retry_ms\":{}}}",
+        retry.as_millis()
+    )
+}
+
 /// Appends `text` as a JSON string literal.
 pub(crate) fn write_json_string(out: &mut Vec<u8>, text: &str) {
     // Writing a &str into a Vec cannot fail.
@@ -81,7 +93,7 @@ pub(crate) fn write_json_string(out: &mut Vec<u8>, text: &str) {
 mod tests {
     use super::*;
     use crate::event::{Data, Message};
-    use crate::id::{Epoch, EventId};
+    use crate::id::Epoch;
 
     fn event(message: Message) -> Event {
         Event::new(EventId::new(Epoch::from_u64(0xab), 3), message)
@@ -131,6 +143,10 @@ mod tests {
         assert_eq!(
             encode_signal(&Signal::Gap(id)),
             r#"{"signal":"gap","cursor":"0000000000000001-0"}"#
+        );
+        assert_eq!(
+            encode_shutdown(id, Duration::from_millis(4210)),
+            r#"{"signal":"shutdown","cursor":"0000000000000001-0","retry_ms":4210}"#
         );
     }
 }

@@ -14,14 +14,14 @@
 //! }
 //!
 //! let args = Args::parse_from(["server", "--history-events", "5"]);
-//! let config = args.server.hub_config().unwrap();
-//! assert_eq!(config.limits.history_events, 5);
+//! args.server.validate().unwrap();
+//! assert_eq!(args.server.hub_config().limits.history_events, 5);
 //!
 //! let args = Args::parse_from(["server", "--max-channels", "0"]);
-//! assert!(args.server.hub_config().is_err());
+//! assert_eq!(args.server.validate().unwrap_err(), "--max-channels must be at least 1");
 //!
 //! let args = Args::parse_from(["server", "--max-connections", "0"]);
-//! assert!(args.server.serve_limits().is_err());
+//! assert!(args.server.validate().is_err());
 //! ```
 
 pub mod auth;
@@ -71,6 +71,16 @@ pub struct ServerFlags {
     /// Seconds open connections get to finish on shutdown.
     #[arg(long, default_value_t = 5)]
     pub drain_secs: u64,
+    /// Least milliseconds a client is told to wait before reconnecting once
+    /// the server starts to drain (the shutdown signal's `retry_ms`, and
+    /// `Retry-After` on 503 shutting_down).
+    #[arg(long, default_value_t = push_tower::Config::default().shutdown_retry.least().as_millis() as u64)]
+    pub shutdown_retry_min_ms: u64,
+    /// Milliseconds over which those delays are spread, drawn at random per
+    /// client, so that the clients of a draining server do not all
+    /// reconnect at once.
+    #[arg(long, default_value_t = push_tower::Config::default().shutdown_retry.spread().as_millis() as u64)]
+    pub shutdown_retry_spread_ms: u64,
     /// The shared secret that publishing and closing channels need, as
     /// `Authorization: Bearer <token>` (or `?token=`); without it, anyone
     /// may publish. Prefer the environment variable: the command line shows
@@ -141,28 +151,39 @@ pub struct ServerFlags {
 }
 
 impl ServerFlags {
-    /// The hub's configuration from the flags.
+    /// Checks every flag that can be checked without reading a file (TLS's
+    /// are read by [`ServerFlags::tls_config`]): call it first, and stop
+    /// with its sentence, before using the others.
     ///
     /// # Errors
     ///
     /// A sentence naming the flag to change, if the limits break
-    /// [`Limits::validate`], `--max-channels` or `--header-read-timeout-ms`
-    /// is 0, `--max-header-bytes` is under 8192, `--publish-token` is empty,
+    /// [`Limits::validate`], `--max-channels`, `--header-read-timeout-ms`,
+    /// `--max-connections`, `--max-connections-per-peer`,
+    /// `--max-subscriptions-per-connection` or `--max-headers` is 0,
+    /// `--max-header-bytes` is under 8192, `--publish-token` is empty,
     /// `--read-token-key` is under 32 bytes, an `--allowed-origin` is not an
     /// origin, or `--max-publish-rate` or `--publish-burst` is 0.
-    pub fn hub_config(&self) -> Result<HubConfig, String> {
-        let limits = Limits {
-            history_events: self.history_events,
-            history_bytes: self.history_bytes,
-            heartbeat: Duration::from_millis(self.heartbeat_ms),
-            long_poll_max: Duration::from_millis(self.long_poll_max_ms),
-            max_event_bytes: self.max_event_bytes,
-            subscriber_buffer_bytes: self.subscriber_buffer_bytes,
-            ..Limits::default()
-        };
-        limits.validate().map_err(|problem| problem.to_string())?;
-        if self.max_channels == 0 {
-            return Err("--max-channels must be at least 1".to_owned());
+    pub fn validate(&self) -> Result<(), String> {
+        self.limits()
+            .validate()
+            .map_err(|problem| problem.to_string())?;
+        for (flag, value) in [
+            ("--max-channels", self.max_channels),
+            ("--max-connections", self.max_connections),
+            ("--max-connections-per-peer", self.max_connections_per_peer),
+            (
+                "--max-subscriptions-per-connection",
+                self.max_subscriptions_per_connection,
+            ),
+            ("--max-headers", self.max_headers),
+        ] {
+            if value == 0 {
+                return Err(format!("{flag} must be at least 1"));
+            }
+        }
+        if self.header_read_timeout_ms == 0 {
+            return Err("--header-read-timeout-ms must be at least 1".to_owned());
         }
         if self.max_header_bytes < push_tower::serve::MIN_HEADER_BYTES {
             return Err(format!(
@@ -191,38 +212,29 @@ impl ServerFlags {
                 "--read-token-key must be at least 32 bytes, as HS256 keys should be".to_owned(),
             );
         }
-        if self.header_read_timeout_ms == 0 {
-            return Err("--header-read-timeout-ms must be at least 1".to_owned());
-        }
-        Ok(HubConfig {
-            limits,
-            max_channels: self.max_channels,
-        })
+        Ok(())
     }
 
-    /// Checks the connection limits: `--max-connections`,
-    /// `--max-connections-per-peer`, `--max-subscriptions-per-connection`
-    /// and `--max-headers`, which [`serve`](push_tower::serve()) takes as
-    /// they are.
-    ///
-    /// # Errors
-    ///
-    /// A sentence naming the flag to change, if any of them is 0.
-    pub fn serve_limits(&self) -> Result<(), String> {
-        for (flag, value) in [
-            ("--max-connections", self.max_connections),
-            ("--max-connections-per-peer", self.max_connections_per_peer),
-            (
-                "--max-subscriptions-per-connection",
-                self.max_subscriptions_per_connection,
-            ),
-            ("--max-headers", self.max_headers),
-        ] {
-            if value == 0 {
-                return Err(format!("{flag} must be at least 1"));
-            }
+    /// The hub's configuration from the flags; [`validate`](Self::validate)
+    /// them first.
+    pub fn hub_config(&self) -> HubConfig {
+        HubConfig {
+            limits: self.limits(),
+            max_channels: self.max_channels,
         }
-        Ok(())
+    }
+
+    /// The channel limits from the flags.
+    fn limits(&self) -> Limits {
+        Limits {
+            history_events: self.history_events,
+            history_bytes: self.history_bytes,
+            heartbeat: Duration::from_millis(self.heartbeat_ms),
+            long_poll_max: Duration::from_millis(self.long_poll_max_ms),
+            max_event_bytes: self.max_event_bytes,
+            subscriber_buffer_bytes: self.subscriber_buffer_bytes,
+            ..Limits::default()
+        }
     }
 
     /// The TLS configuration of `--tls-cert` and `--tls-key`, if given (clap
@@ -251,11 +263,15 @@ impl ServerFlags {
         Duration::from_secs(self.drain_secs)
     }
 
-    /// The push services' settings from the flags (checked by
-    /// [`ServerFlags::hub_config`]).
+    /// The push services' settings from the flags; [`validate`](Self::validate)
+    /// them first.
     pub fn config(&self) -> push_tower::Config {
         let config = push_tower::Config::default()
-            .body_read_timeout(Duration::from_millis(self.body_read_timeout_ms));
+            .body_read_timeout(Duration::from_millis(self.body_read_timeout_ms))
+            .shutdown_retry(
+                Duration::from_millis(self.shutdown_retry_min_ms),
+                Duration::from_millis(self.shutdown_retry_spread_ms),
+            );
         match self.max_publish_rate.filter(|rate| *rate > 0) {
             Some(rate) => {
                 let burst = self.publish_burst.unwrap_or(rate).max(1);

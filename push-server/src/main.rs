@@ -57,12 +57,9 @@ async fn main() -> ExitCode {
         server: args,
         redis,
     } = Args::parse();
-    let checked = args.hub_config().and_then(|config| {
-        args.serve_limits()?;
-        Ok((config, args.tls_config()?))
-    });
-    let (config, tls) = match checked {
-        Ok(checked) => checked,
+    let checked = args.validate().and_then(|()| args.tls_config());
+    let tls = match checked {
+        Ok(tls) => tls,
         Err(problem) => {
             eprintln!("push-server: {problem}");
             return ExitCode::from(2);
@@ -76,6 +73,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let config = args.hub_config();
     match redis {
         None => run(Hub::new(config), listener, &args, tls, "in memory").await,
         Some(url) => {

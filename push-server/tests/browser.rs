@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use chromium::{Browser, Page};
 use conformance::{HttpClient, Protocol};
@@ -57,7 +58,19 @@ impl Server {
             + 'static,
         S::Future: Send + 'static,
     {
-        let push = Push::new(Hub::new(config), Config::default());
+        Self::serving(Push::new(Hub::new(config), Config::default()), wrap).await
+    }
+
+    /// Serving `push`, with `wrap` around its site.
+    async fn serving<S>(push: Push, wrap: impl FnOnce(Site) -> S) -> Server
+    where
+        S: Service<Request<RequestBody>, Response = Response<PushBody>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let site = wrap(Site::new(push.router()));
@@ -468,7 +481,7 @@ async fn closed_ends_the_subscription_without_reconnecting() {
         server
             .publish(&channel, Some("text/plain"), b"after the close")
             .await;
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let log = log(&page).await;
         let signals: Vec<&Value> = log
             .iter()
@@ -502,8 +515,16 @@ async fn closed_ends_the_subscription_without_reconnecting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_reconnects_after_the_servers_hint_to_the_next_server_from_the_cursor() {
     let browser = Browser::launch().await;
+    // Told to come back within 200 ms to 1 s.
+    let retry =
+        || Config::default().shutdown_retry(Duration::from_millis(200), Duration::from_millis(800));
+    let serve = || {
+        Server::serving(Push::new(Hub::new(HubConfig::default()), retry()), |site| {
+            site
+        })
+    };
     for transport in ["ws", "sse", "stream", "longpoll"] {
-        let mut old = Server::start().await;
+        let mut old = serve().await;
         let proxy = Proxy::start(old.address, false).await;
         let channel = format!("restart-{transport}");
         let page = open(
@@ -524,7 +545,7 @@ async fn shutdown_reconnects_after_the_servers_hint_to_the_next_server_from_the_
         wait_for_events(&page, 2).await;
 
         // A new server process takes over the address; the old one drains.
-        let new = Server::start().await;
+        let new = serve().await;
         proxy.set_upstream(new.address);
         old.shut_down();
         page.wait_for("log.filter((e) => e.state === 'open').length === 2")
@@ -556,19 +577,25 @@ async fn shutdown_reconnects_after_the_servers_hint_to_the_next_server_from_the_
             .map(|entry| entry["delay"].as_f64().unwrap())
             .collect();
         assert_eq!(delays.len(), 1, "{transport}: {log:?}");
-        // Jittered in [hint / 2, hint]: SSE's retry: 3000, the long poll's
-        // Retry-After: 2 s, else minDelay.
+        // Exactly the server's hint: the shutdown signal's retry_ms, drawn
+        // from the window, or the long poll's Retry-After, the window's
+        // draw rounded up to a second.
         let hint = match transport {
-            "sse" => 3000.0,
-            "longpoll" => 2000.0,
-            _ => 200.0,
+            "longpoll" => 1000.0,
+            _ => {
+                let shutdown = log
+                    .iter()
+                    .find(|entry| entry["signal"] == "shutdown")
+                    .unwrap();
+                let retry_ms = shutdown["retry_ms"].as_f64().unwrap();
+                assert!(
+                    (200.0..=1000.0).contains(&retry_ms),
+                    "{transport}: {retry_ms}"
+                );
+                retry_ms
+            }
         };
-        assert!(
-            (hint / 2.0..=hint).contains(&delays[0]),
-            "{transport}: delay {} outside [{}, {hint}]",
-            delays[0],
-            hint / 2.0
-        );
+        assert_eq!(delays[0], hint, "{transport}: {log:?}");
     }
 }
 
@@ -821,4 +848,172 @@ async fn the_demo_page_shows_every_technique_side_by_side() {
         std::fs::create_dir_all(readme_copy.parent().unwrap()).unwrap();
         std::fs::copy(&path, readme_copy).unwrap();
     }
+}
+
+/// Records every answer's method, path and status; answers the first
+/// subscription on each `busy-*` channel `429 too_many_subscriptions` with
+/// `Retry-After: 1` instead of passing it on.
+#[derive(Clone)]
+struct Busy {
+    site: Site,
+    answers: Arc<Mutex<Vec<String>>>,
+}
+
+impl Service<Request<RequestBody>> for Busy {
+    type Response = Response<PushBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<PushBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
+        let what = format!("{} {}", request.method(), request.uri().path());
+        let answers = Arc::clone(&self.answers);
+        let first_busy = what.starts_with("GET /channels/busy-")
+            && !answers
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|seen| seen.starts_with(&what));
+        let answer = (!first_busy).then(|| self.site.call(request));
+        Box::pin(async move {
+            let response = match answer {
+                Some(answer) => answer.await?,
+                None => push_tower::error::response(
+                    push_core::wire::WireError::too_many_subscriptions(1).with_retry_after(1),
+                ),
+            };
+            answers
+                .lock()
+                .unwrap()
+                .push(format!("{what} {}", response.status().as_u16()));
+            Ok(response)
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_opens_every_transport_and_429s_are_waited_out_not_fallen_back_from() {
+    // Reading needs the token `reader`, publishing `writer`; one publish a
+    // second per channel.
+    let push = Push::new(
+        Hub::new(HubConfig::default()),
+        Config::default().publish_rate(1, 1),
+    )
+    .with_authorizer(|access: &push_tower::authorize::Access<'_>| {
+        let wanted = if access.action().is_read() {
+            "reader"
+        } else {
+            "writer"
+        };
+        match access.bearer_token().as_deref() {
+            Some(token) if token == wanted => push_tower::authorize::Decision::allow(),
+            Some(_) => push_tower::authorize::Decision::deny(
+                push_core::wire::WireError::forbidden("wrong token"),
+            ),
+            None => push_tower::authorize::Decision::deny(
+                push_core::wire::WireError::unauthorized("send a token"),
+            ),
+        }
+    });
+    let answers = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&answers);
+    let server = Server::serving(push, move |site| Busy {
+        site,
+        answers: recorded,
+    })
+    .await;
+    let browser = Browser::launch().await;
+    for transport in TRANSPORTS {
+        // The token as a string, and as a function asked at each connection.
+        for (channel, token) in [
+            (format!("busy-{transport}"), "'reader'"),
+            (format!("fresh-{transport}"), "() => 'reader'"),
+        ] {
+            // `subscribe` takes JSON options; a function goes in this way.
+            let page = browser.page(&format!("{}/healthz", server.url)).await;
+            page.eval(&format!(
+                r#"(async () => {{
+                    const {{ subscribe, publish }} = await import("/client/push.js");
+                    window.publish = publish;
+                    window.log = [];
+                    window.sub = subscribe(location.origin, {channel}, {{
+                        transports: [{transport}], pollInterval: 100, token: {token},
+                        onevent: (e) => log.push({{ kind: "event", id: e.id, text: e.data }}),
+                        onstatus: (s) => log.push({{ kind: "status", ...s }}),
+                    }});
+                    return true;
+                }})()"#,
+                channel = json!(channel),
+                transport = json!(transport),
+            ))
+            .await;
+            page.wait_for("log.some((e) => e.state === 'open')").await;
+            // Two publishes at once: the second is refused 429 and retried
+            // after its Retry-After.
+            let ids = page
+                .eval(&format!(
+                    r#"(async () => Promise.all([
+                        publish(location.origin, {channel}, "one", {{ token: "writer" }}),
+                        publish(location.origin, {channel}, "two", {{ token: "writer" }}),
+                    ]))()"#,
+                    channel = json!(channel)
+                ))
+                .await;
+            let log = wait_for_events(&page, 2).await;
+            // The browser holds six connections to a host: free this one's.
+            page.eval("(() => { sub.close(); return true; })()").await;
+            // Published at once, so stored in either order.
+            let mut published: Vec<String> = ids
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|id| id.as_str().unwrap().to_owned())
+                .collect();
+            published.sort_unstable();
+            assert_eq!(event_ids(&log), published, "{transport} {channel}");
+            // A page cannot see why a WebSocket handshake failed (the
+            // browser hides the status), so a refused "ws" falls back like
+            // any failure; every other transport reads the 429.
+            if transport == "ws" {
+                continue;
+            }
+            let states = states(&log);
+            assert!(
+                !states.iter().any(|state| state.ends_with(":fallback")),
+                "{transport} {channel}: a 429 is waited out on the same transport: {states:?}"
+            );
+            if channel.starts_with("busy-") {
+                let delays: Vec<f64> = log
+                    .iter()
+                    .filter(|entry| entry["state"] == "reconnecting")
+                    .map(|entry| entry["delay"].as_f64().unwrap())
+                    .collect();
+                assert!(
+                    delays.first().is_some_and(|delay| *delay >= 1000.0),
+                    "{transport}: waited the Retry-After: {log:?}"
+                );
+            }
+        }
+    }
+    let answers = answers.lock().unwrap().clone();
+    for transport in TRANSPORTS {
+        let published = format!("POST /channels/busy-{transport} ");
+        let mut statuses: Vec<&str> = answers
+            .iter()
+            .filter_map(|answer| answer.strip_prefix(&published))
+            .collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, ["201", "201", "429"], "{transport}: {answers:?}");
+    }
+
+    // Without a token, the subscription ends with the server's 401.
+    let page = browser.page(&format!("{}/healthz", server.url)).await;
+    subscribe(&page, &server.url, "news", json!({ "transports": ["sse"] })).await;
+    page.wait_for("log.some((e) => e.state === 'closed')").await;
+    let closing = page.eval("log.find((e) => e.state === 'closed')").await;
+    assert_eq!(closing["error"]["status"], 401);
+    assert_eq!(closing["error"]["error"], "unauthorized");
 }

@@ -1,25 +1,24 @@
 /**
- * push.js: the browser client of push's wire protocol (PROTOCOL.md).
- * A dependency-free ES module; push-server serves it at /client/push.js.
+ * push.js: the browser client of push's wire protocol (PROTOCOL.md), a
+ * dependency-free ES module; push-server serves it at /client/push.js.
  *
  *   import { subscribe, publish } from "/client/push.js";
  *   const sub = subscribe("https://push.example", "news", {
  *     transports: ["ws", "sse", "stream", "longpoll", "poll"], // the default order
  *     after: savedCursor,      // optional: resume after this id
+ *     token: readToken,        // optional: sent as ?token= (a string, or a function giving one)
  *     onevent({ id, event, data }) {},  // data: a string for text, a Uint8Array for binary
- *     onsignal({ signal, cursor }) {},  // "gap" | "lagged" | "closed" | "shutdown"
+ *     onsignal({ signal, cursor, retry_ms }) {},  // "gap" | "lagged" | "closed" | "shutdown"
  *     onstatus({ transport, state }) {}, // "connecting" | "open" | "reconnecting" | "fallback" | "closed"
  *   });
  *   sub.cursor; sub.transport; sub.close();
- *   const id = await publish("https://push.example", "news", "hello", { event: "greeting" });
+ *   const id = await publish("https://push.example", "news", "hello", { event: "greeting", token });
  *
- * Delivery: every event reaches onevent once, in order, whatever its name,
- * on every transport. Every reconnect resumes after sub.cursor (?after=), so
- * nothing is lost or repeated while the server retains the events; else a
- * "gap" signal comes first. "sse" reads the event stream with fetch, not
- * EventSource (which drops event names it was not told in advance and
- * reconnects on its own). push.envelope and base64 envelopes are decoded to
- * the original bytes.
+ * Every event reaches onevent once, in order, on every transport: each
+ * reconnect resumes after sub.cursor, so nothing is lost or repeated while
+ * the server retains the events; else a "gap" signal comes first. "sse"
+ * reads the stream with fetch, not EventSource (which drops event names it
+ * was not told of). Envelopes are decoded to the original bytes.
  *
  * Fallback: a transport that fails to connect, is refused (404, 405, 501),
  * or ends before its first message gives way to the next (onstatus
@@ -27,20 +26,19 @@
  * transport that opened once is kept and reconnected.
  *
  * Ends: "closed" ends the subscription (do not resume a finished
- * incarnation). "lagged" reconnects at once; "shutdown", a 503 or a dropped
- * connection reconnect after a jittered, doubling delay (options minDelay,
- * 1000 ms, and maxDelay, 30000 ms) starting from the server's hint if any
- * (SSE retry:, Retry-After). A 400, 401 or 403 ends it with onstatus
- * { state: "closed", error: { status, error, message } }.
+ * incarnation). "lagged" reconnects at once; "shutdown", a 429, a 503 or a
+ * dropped connection reconnect after the server's hint (shutdown's retry_ms,
+ * Retry-After, SSE retry:), doubling on each failure, else after a jittered,
+ * doubling delay (options minDelay, 1000 ms, and maxDelay, 30000 ms). A 400,
+ * 401 or 403 ends it with onstatus { state: "closed", error: { status, error, message } }.
+ * publish retries a 429 after its Retry-After (option retries, 3), else
+ * rejects with a PushError.
  *
- * Options also: from: "earliest" (with no after), pollInterval (1000 ms
- * between polls when nothing was new), longPollTimeout (seconds; else the
- * server's), connectTimeout (10000 ms to the first message). Polls carry no cursor for a gap (null), and cannot see
- * "closed": the next poll meets the name's new incarnation, with a gap.
+ * Options also: from: "earliest", pollInterval (1000 ms between empty
+ * polls), longPollTimeout (s), connectTimeout (10000 ms to the first
+ * message). Polls give a gap no cursor (null) and cannot see "closed".
  *
- * Other origins: every request is a CORS simple request (GET, or POST of
- * text/plain or of bytes with no Content-Type; no custom headers), so none
- * needs a preflight; the server must still allow the page's origin.
+ * Every request is a CORS simple request (no preflight from other origins).
  */
 
 const TRANSPORTS = ["ws", "sse", "stream", "longpoll", "poll"];
@@ -56,18 +54,14 @@ export class PushError extends Error {
   }
 }
 
-/**
- * Publishes `data` (a string is text, a Uint8Array, ArrayBuffer or Blob is
- * binary) to `channel`, named `event` if given. Resolves to the event's id;
- * rejects with a PushError carrying the server's error code.
- */
-export async function publish(baseUrl, channel, data, { event } = {}) {
+/** Publishes `data` (a string is text; bytes or a Blob, binary); resolves to its id. */
+export async function publish(baseUrl, channel, data, { event, token, retries = 3 } = {}) {
   const init = { method: "POST" };
   if (typeof data === "string") {
     init.headers = { "content-type": "text/plain;charset=utf-8" };
     init.body = data;
   } else if (typeof Blob !== "undefined" && data instanceof Blob) {
-    // Bytes without a Content-Type: binary, and no preflight from another origin.
+    // No Content-Type: binary, and no preflight.
     init.body = new Uint8Array(await data.arrayBuffer());
   } else if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
     init.body = data;
@@ -76,10 +70,14 @@ export async function publish(baseUrl, channel, data, { event } = {}) {
   }
   const url = channelUrl(baseUrl, channel);
   if (event !== undefined) url.searchParams.set("event", event);
-  const response = await fetch(url, init);
-  const body = await response.json().catch(() => null);
-  if (response.status !== 201) throw new PushError(response.status, body);
-  return body.id;
+  if (token) url.searchParams.set("token", token);
+  for (let attempt = 0; ; attempt += 1) {
+    const response = await fetch(url, init);
+    if (response.status === 201) return (await response.json()).id;
+    const { refused, retryAfter } = await refusal(response);
+    if (response.status !== 429 || attempt >= retries) throw refused;
+    await new Promise((resolve) => setTimeout(resolve, retryAfter ?? 1000));
+  }
 }
 
 /** Subscribes to `channel`; see the top of this file. Returns the subscription. */
@@ -100,9 +98,9 @@ class Subscription {
     if (unknown !== undefined || this.#list.length === 0) {
       throw new TypeError(`push: unknown transport ${unknown}; use some of ${TRANSPORTS.join(", ")}`);
     }
-    /** The last cursor seen: event ids and position signals move it, heartbeats never do. */
+    /** The last cursor seen. */
     this.cursor = options.after ?? null;
-    /** The transport in use (or being tried). */
+    /** The transport in use or tried. */
     this.transport = this.#list[0];
     // Callbacks start once the caller holds the subscription.
     queueMicrotask(() => this.#ended || this.#connect());
@@ -121,12 +119,14 @@ class Subscription {
     this.#options.onstatus?.({ transport: this.transport, state, ...more });
   }
 
-  /** Where the connection starts, or the next poll: after the cursor if there is one. */
+  /** Where to (re)start: after the cursor if any. */
   #url(technique, extra = {}) {
     const url = channelUrl(this.#base, this.#channel, technique);
     if (this.cursor !== null) url.searchParams.set("after", this.cursor);
     else if (this.#options.from === "earliest") url.searchParams.set("from", "earliest");
     for (const [key, value] of Object.entries(extra)) url.searchParams.set(key, value);
+    const { token } = this.#options;
+    if (token) url.searchParams.set("token", typeof token === "function" ? token() : token);
     return url;
   }
 
@@ -171,14 +171,13 @@ class Subscription {
     }
     if (item.cursor !== null && item.cursor !== undefined) this.cursor = item.cursor;
     if (item.signal === "position") return;
-    this.#options.onsignal?.({ signal: item.signal, cursor: item.cursor ?? null });
-    if (ENDS.has(item.signal)) this.#end(link, { signal: item.signal });
+    const { signal, cursor = null, retry_ms } = item;
+    this.#options.onsignal?.({ signal, cursor, retry_ms });
+    if (retry_ms >= 0) this.#hint = retry_ms;
+    if (ENDS.has(signal)) this.#end(link, { signal });
   }
 
-  /**
-   * The connection ended: { signal }, { refused: PushError, retryAfter },
-   * { failed: reason } or { dropped: true }.
-   */
+  /** The connection ended: { signal }, { refused, retryAfter }, { failed } or { dropped }. */
   #end(link, how) {
     if (!link.live || this.#ended) return;
     link.stop();
@@ -193,8 +192,9 @@ class Subscription {
     }
     if (how.retryAfter !== undefined) this.#hint = how.retryAfter;
     const unavailable = status === 404 || status === 405 || status === 426 || status === 501;
-    if (!link.opened && (!this.#established || unavailable)) {
-      // Never opened here (or not served here): try the next transport.
+    // 429 and 503 mean wait, not fall back.
+    if (!link.opened && status !== 429 && status !== 503 && (!this.#established || unavailable)) {
+      // Never open or not served here: try the next.
       this.#status("fallback", { reason: how.refused?.message ?? how.failed ?? "ended before its first message" });
       this.#established = false;
       this.#index += 1;
@@ -206,11 +206,12 @@ class Subscription {
     this.#timer = setTimeout(() => this.#connect(), delay);
   }
 
+  /** Never sooner than the server's hint. */
   #delay() {
     const { minDelay, maxDelay } = this.#options;
     const base = Math.min(maxDelay, (this.#hint ?? minDelay) * 2 ** this.#attempt);
     this.#attempt += 1;
-    return Math.round(base / 2 + (Math.random() * base) / 2);
+    return Math.max(this.#hint ?? 0, Math.round(base / 2 + (Math.random() * base) / 2));
   }
 }
 
@@ -246,7 +247,7 @@ async function refusal(response) {
   return { refused: new PushError(response.status, body), retryAfter };
 }
 
-/** Reads a streaming response's lines (LF-ended, CR before LF dropped) until it ends. */
+/** Reads a streaming response's lines (CR before LF dropped). */
 function readLines(sink, technique, online) {
   const abort = new AbortController();
   (async () => {
@@ -297,7 +298,7 @@ const OPENERS = {
         if (data.length > 0) {
           const text = data.join("\n");
           if (type === "push.envelope") sink.item(decode(JSON.parse(text)));
-          else if (type.startsWith("push.")) sink.item({ signal: type.slice(5), cursor: JSON.parse(text).cursor });
+          else if (type.startsWith("push.")) sink.item({ ...JSON.parse(text), signal: type.slice(5) });
           else sink.item({ id, event: type || "message", data: text });
         } else if (id !== null) {
           sink.item({ signal: "position", cursor: id });
@@ -321,14 +322,14 @@ const OPENERS = {
   poll: (sink) => polling(sink, "poll"),
 };
 
-/** Short and long polling: one request after another, each after the cursor the last one left. */
+/** Short and long polling, each request after the last one's cursor. */
 function polling(sink, technique) {
   const abort = new AbortController();
   const { pollInterval, longPollTimeout } = sink.options;
   (async () => {
     for (let first = true; ; first = false) {
       const extra = {};
-      // The first long poll answers at once, so the position is known and "open" means it.
+      // The first long poll answers at once: "open" means the position is known.
       if (technique === "longpoll" && first) extra.timeout = "0";
       else if (technique === "longpoll" && longPollTimeout !== undefined) extra.timeout = String(longPollTimeout);
       const response = await fetch(sink.url(technique, extra), { signal: abort.signal, cache: "no-store" });

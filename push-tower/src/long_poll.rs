@@ -107,7 +107,8 @@ pub(crate) fn respond<C: Channels, B>(
         })
         .await;
         if !answered {
-            return error::response(WireError::shutting_down(config.shutdown_retry_after));
+            let retry_after = listener.pulse().retry().draw_secs();
+            return error::response(WireError::shutting_down(retry_after));
         }
         match collected.cursor() {
             Ok(cursor) => collected.answer(cursor),

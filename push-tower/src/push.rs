@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use push_core::delivery::{Ndjson, Sse};
-use push_core::engine::{Listener, Pulse};
+use push_core::engine::{Listener, Pulse, RetryWindow};
 use push_core::wire::WireError;
 use push_core::{Channels, Hub};
 use tokio::sync::Notify;
@@ -34,8 +34,12 @@ pub struct Config {
     pub sse_retry: Option<Duration>,
     /// The most event bytes coalesced into one write. Default 256 KiB.
     pub max_write_bytes: usize,
-    /// `Retry-After` (seconds) on answers refused during shutdown. Default 2.
-    pub shutdown_retry_after: u32,
+    /// How long clients are told to wait before reconnecting once a
+    /// graceful shutdown starts: each stream's `shutdown` signal carries a
+    /// delay drawn from it (`retry_ms`), and each `503 shutting_down` answer
+    /// a `Retry-After` drawn the same way, so that the clients of a draining
+    /// server come back spread out. Default 1 s to 10 s.
+    pub shutdown_retry: RetryWindow,
     /// How long a client that stopped reading gets to take what the server
     /// still has to send it (the lagged signal, a WebSocket close frame), or
     /// a WebSocket client at least to answer a ping, before its connection is
@@ -59,7 +63,7 @@ impl Default for Config {
             long_poll_default: Duration::from_secs(30),
             sse_retry: Some(Duration::from_secs(3)),
             max_write_bytes: 256 * 1024,
-            shutdown_retry_after: 2,
+            shutdown_retry: RetryWindow::default(),
             lag_grace: Duration::from_secs(5),
             body_read_timeout: Duration::from_secs(10),
             publish_rate: None,
@@ -125,9 +129,14 @@ impl Config {
         self
     }
 
-    /// Sets [`Config::shutdown_retry_after`].
-    pub fn shutdown_retry_after(mut self, secs: u32) -> Self {
-        self.shutdown_retry_after = secs;
+    /// Sets [`Config::shutdown_retry`]: delays from `least` to
+    /// `least + spread`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `least + spread` overflows a [`Duration`].
+    pub fn shutdown_retry(mut self, least: Duration, spread: Duration) -> Self {
+        self.shutdown_retry = RetryWindow::new(least, spread);
         self
     }
 
@@ -190,7 +199,7 @@ pub(crate) struct Inner<C> {
 impl<C: Channels> Push<C> {
     /// Push services over the channel source `channels` with `config`.
     pub fn new(channels: C, config: Config) -> Self {
-        let pulse = Pulse::new(channels.limits().heartbeat);
+        let pulse = Pulse::with_retry(channels.limits().heartbeat, config.shutdown_retry);
         let sse = match config.sse_retry {
             Some(retry) => Sse::new().retry(retry),
             None => Sse::new(),
@@ -299,7 +308,7 @@ impl<C: Channels> Push<C> {
     pub(crate) fn accepting(&self) -> Result<(), WireError> {
         if self.is_shutting_down() {
             return Err(WireError::shutting_down(
-                self.inner.config.shutdown_retry_after,
+                self.inner.pulse.retry().draw_secs(),
             ));
         }
         Ok(())

@@ -10,7 +10,10 @@
 //! Ctrl-C (or SIGTERM) shuts push down first, so open streams end with the
 //! `shutdown` signal, and then lets the server drain its connections.
 //!
-//! warp's server cannot push and does not take HTTP/2 extended `CONNECT`.
+//! warp's server cannot push and does not take HTTP/2 extended `CONNECT`,
+//! and push-server's bounds on requests and connections (`--max-headers`,
+//! `--max-connections` and the like) are `serve`'s, which warp's server
+//! does not have.
 //! `--server push-tower` runs the same filters, turned into a tower service
 //! by `warp::service`, under push-tower's `serve`, which carries both:
 //!
@@ -24,7 +27,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use push_core::Hub;
 use push_server::{stop_signal, ServerFlags};
-use push_tower::{serve, Config, Push};
+use push_tower::{serve, Push};
 use warp::Filter;
 
 /// Serve an in-memory push hub from warp filters, beside an app route, with
@@ -56,14 +59,14 @@ async fn main() -> ExitCode {
         flags: args,
         server,
     } = Args::parse();
-    let config = match args.hub_config() {
-        Ok(config) => config,
-        Err(problem) => {
-            eprintln!("server: {problem}");
-            return ExitCode::from(2);
-        }
-    };
-    let push = Push::new(Hub::new(config), Config::default());
+    if let Err(problem) = args.validate() {
+        eprintln!("server: {problem}");
+        return ExitCode::from(2);
+    }
+    let mut push = Push::new(Hub::new(args.hub_config()), args.config());
+    if let Some(authorizer) = args.authorizer() {
+        push = push.with_authorizer(authorizer);
+    }
 
     // The application's own route, and push mounted beside it.
     let hello = warp::get()
@@ -113,6 +116,12 @@ async fn main() -> ExitCode {
             let served = serve(listener, warp::service(app))
                 .with_push(push)
                 .drain_deadline(drain)
+                .header_read_timeout(args.header_read_timeout())
+                .max_header_bytes(args.max_header_bytes)
+                .max_headers(args.max_headers)
+                .max_connections(args.max_connections)
+                .max_connections_per_peer(args.max_connections_per_peer)
+                .max_subscriptions_per_connection(args.max_subscriptions_per_connection)
                 .with_graceful_shutdown(stop_signal())
                 .await;
             if let Err(error) = served {

@@ -8,7 +8,11 @@
 //! assert_eq!(decode_ndjson_line(b"").unwrap(), Received::Heartbeat);
 //! assert_eq!(
 //!     decode_ndjson_line(br#"{"signal":"gap","cursor":"e-3"}"#).unwrap(),
-//!     Received::Signal(ReceivedSignal { kind: SignalKind::Gap, cursor: Some("e-3".into()) })
+//!     Received::Signal(ReceivedSignal {
+//!         kind: SignalKind::Gap,
+//!         cursor: Some("e-3".into()),
+//!         retry_ms: None,
+//!     })
 //! );
 //! ```
 

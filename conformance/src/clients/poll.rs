@@ -115,12 +115,14 @@ impl PollSession {
             self.queue.push_back(Received::Signal(ReceivedSignal {
                 kind: SignalKind::Position,
                 cursor: None,
+                retry_ms: None,
             }));
         }
         if gap {
             self.queue.push_back(Received::Signal(ReceivedSignal {
                 kind: SignalKind::Gap,
                 cursor: None,
+                retry_ms: None,
             }));
         }
         let mut had = gap || closed;
@@ -133,6 +135,7 @@ impl PollSession {
             self.queue.push_back(Received::Signal(ReceivedSignal {
                 kind: SignalKind::Closed,
                 cursor: Some(cursor.clone()),
+                retry_ms: None,
             }));
             self.ended = true;
         }

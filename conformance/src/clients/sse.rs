@@ -31,7 +31,9 @@
 use std::collections::VecDeque;
 
 use super::Decoder;
-use crate::received::{decode_envelope, Received, ReceivedEvent, ReceivedSignal, SignalKind};
+use crate::received::{
+    decode_envelope, retry_ms, Received, ReceivedEvent, ReceivedSignal, SignalKind,
+};
 use crate::transport::SessionError;
 
 pub mod parser;
@@ -72,6 +74,7 @@ pub fn decode_sse(item: SseItem) -> Result<Option<Received>, SessionError> {
         } => Received::Signal(ReceivedSignal {
             kind: SignalKind::Position,
             cursor: Some(last_event_id),
+            retry_ms: None,
         }),
         // A blank line after a comment, say: nothing happened.
         SseItem::Empty {
@@ -103,12 +106,17 @@ pub fn decode_sse(item: SseItem) -> Result<Option<Received>, SessionError> {
                 let value: serde_json::Value = serde_json::from_str(&data).map_err(|e| {
                     SessionError::Malformed(format!("push.{signal} data is not JSON: {e}"))
                 })?;
+                let object = value.as_object().ok_or_else(|| {
+                    SessionError::Malformed(format!("push.{signal} data is not a JSON object"))
+                })?;
                 Received::Signal(ReceivedSignal {
                     kind,
-                    cursor: value
+                    cursor: object
                         .get("cursor")
                         .and_then(|c| c.as_str())
                         .map(str::to_owned),
+                    retry_ms: retry_ms(object)
+                        .map_err(|e| SessionError::Malformed(format!("push.{signal}: {e}")))?,
                 })
             }
             None => Received::Event(ReceivedEvent {

@@ -396,7 +396,8 @@ mod tests {
             decode_text(r#"{"signal":"lagged","cursor":"e-9"}"#).unwrap(),
             Received::Signal(ReceivedSignal {
                 kind: SignalKind::Lagged,
-                cursor: Some("e-9".into())
+                cursor: Some("e-9".into()),
+                retry_ms: None,
             })
         );
         let Received::Event(event) = decode_text(r#"{"id":"e-1","data":"a\r\nb"}"#).unwrap() else {

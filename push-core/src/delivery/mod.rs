@@ -35,7 +35,8 @@
 //! # Rules for implementors
 //!
 //! - **Pure.** No I/O, no clocks, no randomness: the same input gives the same
-//!   frame.
+//!   frame (the engine draws the shutdown's reconnect delay, and hands it to
+//!   [`Delivery::shutdown`]).
 //! - **Encode once.** [`Delivery::event`] must depend only on the event, so
 //!   that its result can be computed once and shared by every subscriber
 //!   (use [`Event::encoded`] with your type as the key, or
@@ -59,8 +60,10 @@ pub use sse::Sse;
 pub use websocket::{WebSocket, WsMessage};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::event::Event;
+use crate::id::EventId;
 use crate::signal::Signal;
 
 /// A streaming technique's framing. See the [module docs](self) for the
@@ -79,6 +82,17 @@ pub trait Delivery: Send + Sync + 'static {
 
     /// The frame of a signal.
     fn signal(&self, signal: &Signal) -> Self::Frame;
+
+    /// The frame of the `shutdown` signal at `cursor`, telling the client
+    /// to wait `retry` before it reconnects (the engine draws it from the
+    /// [`Pulse`](crate::engine::Pulse)'s window, so that clients come back
+    /// spread out). The default frames the bare
+    /// [`signal`](Delivery::signal), without the delay: override it where
+    /// the framing can say when to come back.
+    fn shutdown(&self, cursor: EventId, retry: Duration) -> Self::Frame {
+        let _ = retry;
+        self.signal(&Signal::Shutdown(cursor))
+    }
 
     /// The frame sent on an idle stream to keep it alive, or `None` when the
     /// technique keeps connections alive out of band (a protocol-level
@@ -101,6 +115,10 @@ impl<D: Delivery + ?Sized> Delivery for Arc<D> {
 
     fn signal(&self, signal: &Signal) -> Self::Frame {
         (**self).signal(signal)
+    }
+
+    fn shutdown(&self, cursor: EventId, retry: Duration) -> Self::Frame {
+        (**self).shutdown(cursor, retry)
     }
 
     fn heartbeat(&self) -> Option<Self::Frame> {

@@ -1,8 +1,11 @@
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::Delivery;
-use crate::envelope::encode_signal;
+use crate::envelope::{encode_shutdown, encode_signal};
 use crate::event::Event;
+use crate::id::EventId;
 use crate::signal::Signal;
 
 /// HTTP streaming as newline-delimited JSON: one envelope or signal object
@@ -33,6 +36,12 @@ impl Delivery for Ndjson {
         Bytes::from(line)
     }
 
+    fn shutdown(&self, cursor: EventId, retry: Duration) -> Bytes {
+        let mut line = encode_shutdown(cursor, retry);
+        line.push('\n');
+        Bytes::from(line)
+    }
+
     fn heartbeat(&self) -> Option<Bytes> {
         Some(Bytes::from_static(b"\n"))
     }
@@ -42,7 +51,7 @@ impl Delivery for Ndjson {
 mod tests {
     use super::*;
     use crate::event::{Data, Message};
-    use crate::id::{Epoch, EventId};
+    use crate::id::Epoch;
 
     #[test]
     fn event_lines_are_shared_not_copied() {
@@ -55,5 +64,14 @@ mod tests {
         assert_eq!(a.as_ptr(), b.as_ptr());
         assert_eq!(a, "{\"id\":\"0000000000000001-1\",\"data\":\"x\\ny\"}\n");
         assert_eq!(a.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+
+    #[test]
+    fn the_shutdown_line_says_when_to_come_back() {
+        let cursor = EventId::new(Epoch::from_u64(1), 7);
+        assert_eq!(
+            Ndjson.shutdown(cursor, Duration::from_millis(1500)),
+            "{\"signal\":\"shutdown\",\"cursor\":\"0000000000000001-7\",\"retry_ms\":1500}\n"
+        );
     }
 }

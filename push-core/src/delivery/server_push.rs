@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::{Delivery, Ndjson};
@@ -86,6 +88,10 @@ impl Delivery for ServerPush {
 
     fn signal(&self, signal: &Signal) -> PushFrame {
         PushFrame::Parent(Ndjson.signal(signal))
+    }
+
+    fn shutdown(&self, cursor: EventId, retry: Duration) -> PushFrame {
+        PushFrame::Parent(Ndjson.shutdown(cursor, retry))
     }
 
     fn heartbeat(&self) -> Option<PushFrame> {

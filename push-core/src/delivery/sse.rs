@@ -4,6 +4,7 @@ use bytes::Bytes;
 
 use super::Delivery;
 use crate::event::Event;
+use crate::id::EventId;
 use crate::signal::Signal;
 
 /// Server-Sent Events (`text/event-stream`).
@@ -124,6 +125,15 @@ impl Delivery for Sse {
         Bytes::from(frame)
     }
 
+    /// `retry:` with the delay first, so that a browser's `EventSource`
+    /// waits it before reconnecting on its own.
+    fn shutdown(&self, cursor: EventId, retry: Duration) -> Bytes {
+        let retry_ms = retry.as_millis();
+        Bytes::from(format!(
+            "retry: {retry_ms}\nid: {cursor}\nevent: push.shutdown\ndata: {{\"cursor\":\"{cursor}\",\"retry_ms\":{retry_ms}}}\n\n"
+        ))
+    }
+
     fn heartbeat(&self) -> Option<Bytes> {
         Some(Bytes::from_static(b":\n\n"))
     }
@@ -133,7 +143,7 @@ impl Delivery for Sse {
 mod tests {
     use super::*;
     use crate::event::{Data, Message};
-    use crate::id::{Epoch, EventId};
+    use crate::id::Epoch;
 
     fn frame(message: Message) -> String {
         let event = Event::new(EventId::new(Epoch::from_u64(1), 1), message);
@@ -182,6 +192,10 @@ mod tests {
         assert_eq!(
             Sse::new().signal(&Signal::Position(cursor)),
             "id: 0000000000000002-5\n\n"
+        );
+        assert_eq!(
+            Sse::new().shutdown(cursor, Duration::from_millis(4210)),
+            "retry: 4210\nid: 0000000000000002-5\nevent: push.shutdown\ndata: {\"cursor\":\"0000000000000002-5\",\"retry_ms\":4210}\n\n"
         );
     }
 

@@ -1,8 +1,11 @@
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::Delivery;
-use crate::envelope::encode_signal;
+use crate::envelope::{encode_shutdown, encode_signal};
 use crate::event::Event;
+use crate::id::EventId;
 use crate::signal::Signal;
 
 /// One WebSocket message of the wire contract, before any WebSocket library
@@ -61,6 +64,10 @@ impl Delivery for WebSocket {
         WsMessage::Text(Bytes::from(encode_signal(signal)))
     }
 
+    fn shutdown(&self, cursor: EventId, retry: Duration) -> WsMessage {
+        WsMessage::Text(Bytes::from(encode_shutdown(cursor, retry)))
+    }
+
     fn heartbeat(&self) -> Option<WsMessage> {
         Some(WsMessage::Ping)
     }
@@ -70,7 +77,7 @@ impl Delivery for WebSocket {
 mod tests {
     use super::*;
     use crate::event::{Data, Message};
-    use crate::id::{Epoch, EventId};
+    use crate::id::Epoch;
 
     #[test]
     fn event_messages_share_the_envelope_line() {

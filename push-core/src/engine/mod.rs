@@ -40,9 +40,11 @@
 
 mod gate;
 mod pulse;
+mod retry;
 
 pub use gate::Gate;
 pub use pulse::{Listener, Pulse};
+pub use retry::RetryWindow;
 
 use std::fmt;
 use std::pin::Pin;
@@ -170,14 +172,20 @@ impl<S: Subscription, D: Delivery> Frames<S, D> {
                         self.cursor = Some(event.id());
                         self.delivery.event(event)
                     }
+                    Item::Signal(Signal::Shutdown(cursor)) => {
+                        self.end = Some(End::Shutdown);
+                        let retry = self.listener.pulse().retry().draw();
+                        self.delivery.shutdown(*cursor, retry)
+                    }
                     Item::Signal(signal) => {
                         match signal {
                             Signal::Lagged(_) => self.end = Some(End::Lagged),
                             Signal::Closed(_) => self.end = Some(End::Closed),
-                            Signal::Shutdown(_) => self.end = Some(End::Shutdown),
                             Signal::Position(cursor) | Signal::Gap(cursor) => {
                                 self.cursor = Some(*cursor)
                             }
+                            // Framed with its reconnect delay above.
+                            Signal::Shutdown(_) => {}
                         }
                         self.delivery.signal(signal)
                     }
@@ -230,9 +238,10 @@ impl<S: Subscription, D: Delivery> Frames<S, D> {
         Poll::Pending
     }
 
-    /// The shutdown signal with the stream's cursor. Before anything was
-    /// framed the cursor is the subscription's position, which every
-    /// subscription has ready at once.
+    /// The shutdown signal with the stream's cursor and a reconnect delay
+    /// drawn from the pulse's window. Before anything was framed the cursor
+    /// is the subscription's position, which every subscription has ready at
+    /// once.
     #[inline(never)]
     fn shutdown_frame(&mut self) -> Option<D::Frame> {
         self.end = Some(End::Shutdown);
@@ -250,7 +259,8 @@ impl<S: Subscription, D: Delivery> Frames<S, D> {
                 _ => None,
             }
         })?;
-        Some(self.delivery.signal(&Signal::Shutdown(cursor)))
+        let retry = self.listener.pulse().retry().draw();
+        Some(self.delivery.shutdown(cursor, retry))
     }
 }
 
@@ -311,7 +321,8 @@ mod tests {
     fn shutdown_before_anything_carries_the_position() {
         let hub = Hub::new(HubConfig::default());
         let head = hub.publish("a", Message::new(Data::text("x"))).unwrap();
-        let pulse = Pulse::new(Duration::from_secs(15));
+        let retry = RetryWindow::new(Duration::from_millis(1500), Duration::ZERO);
+        let pulse = Pulse::with_retry(Duration::from_secs(15), retry);
         let subscription = hub.subscribe("a", Start::Now).unwrap();
         let mut frames = Frames::new(subscription, crate::delivery::Ndjson, pulse.listen());
         pulse.shut_down();
@@ -320,7 +331,42 @@ mod tests {
         };
         assert_eq!(
             frame,
-            format!("{{\"signal\":\"shutdown\",\"cursor\":\"{head}\"}}\n")
+            format!("{{\"signal\":\"shutdown\",\"cursor\":\"{head}\",\"retry_ms\":1500}}\n")
+        );
+        assert_eq!(frames.end(), Some(End::Shutdown));
+    }
+
+    /// A subscription that yields what it was given, then ends.
+    struct Scripted(std::vec::IntoIter<Item>);
+
+    impl Stream for Scripted {
+        type Item = Item;
+
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Item>> {
+            Poll::Ready(self.0.next())
+        }
+    }
+
+    impl Subscription for Scripted {}
+
+    #[test]
+    fn a_shutdown_from_the_source_also_says_when_to_come_back() {
+        let cursor = EventId::new(crate::Epoch::from_u64(1), 4);
+        let script = vec![
+            Item::Signal(Signal::Position(cursor)),
+            Item::Signal(Signal::Shutdown(cursor)),
+        ];
+        let retry = RetryWindow::new(Duration::from_millis(700), Duration::ZERO);
+        let pulse = Pulse::with_retry(Duration::from_secs(15), retry);
+        let subscription = Scripted(script.into_iter());
+        let mut frames = Frames::new(subscription, crate::delivery::Ndjson, pulse.listen());
+        let _position = poll_now(&mut frames);
+        let Poll::Ready(Some(frame)) = poll_now(&mut frames) else {
+            panic!("a shutdown frame");
+        };
+        assert_eq!(
+            frame,
+            format!("{{\"signal\":\"shutdown\",\"cursor\":\"{cursor}\",\"retry_ms\":700}}\n")
         );
         assert_eq!(frames.end(), Some(End::Shutdown));
     }

@@ -15,6 +15,8 @@ use std::time::Duration;
 use atomic_waker::AtomicWaker;
 use slab::Slab;
 
+use super::RetryWindow;
+
 /// Ticks of idleness after which a stream sends a heartbeat.
 pub(crate) const IDLE_TICKS: u64 = 3;
 const TICKS_PER_INTERVAL: u32 = 4;
@@ -42,16 +44,26 @@ const TICKS_PER_INTERVAL: u32 = 4;
 /// ```
 pub struct Pulse {
     interval: Duration,
+    retry: RetryWindow,
     tick: AtomicU64,
     shutting_down: AtomicBool,
     listeners: Mutex<Slab<Arc<AtomicWaker>>>,
 }
 
 impl Pulse {
-    /// A pulse for streams that send a heartbeat at least every `heartbeat`.
+    /// A pulse for streams that send a heartbeat at least every `heartbeat`,
+    /// telling clients to reconnect after a shutdown within the default
+    /// [`RetryWindow`].
     pub fn new(heartbeat: Duration) -> Arc<Self> {
+        Pulse::with_retry(heartbeat, RetryWindow::default())
+    }
+
+    /// A pulse whose shutdown tells each stream's client to reconnect after
+    /// a delay drawn from `retry`.
+    pub fn with_retry(heartbeat: Duration, retry: RetryWindow) -> Arc<Self> {
         Arc::new(Pulse {
             interval: heartbeat,
+            retry,
             tick: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
             listeners: Mutex::new(Slab::new()),
@@ -64,6 +76,13 @@ impl Pulse {
         self.tick.load(Ordering::Acquire)
     }
 
+    /// The delays clients are told to wait before reconnecting once the
+    /// pulse has shut down.
+    #[inline]
+    pub fn retry(&self) -> RetryWindow {
+        self.retry
+    }
+
     /// Whether [`Pulse::shut_down`] was called.
     #[inline]
     pub fn is_shutting_down(&self) -> bool {
@@ -71,7 +90,8 @@ impl Pulse {
     }
 
     /// Starts a graceful shutdown: every stream ends with the shutdown signal
-    /// at its next poll, and every listener is woken now.
+    /// at its next poll, carrying a delay drawn from [`Pulse::retry`], and
+    /// every listener is woken now.
     pub fn shut_down(&self) {
         self.shutting_down.store(true, Ordering::Release);
         self.wake_all();
@@ -114,6 +134,7 @@ impl std::fmt::Debug for Pulse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pulse")
             .field("heartbeat", &self.interval)
+            .field("retry", &self.retry)
             .field("tick", &self.tick())
             .field("shutting_down", &self.is_shutting_down())
             .finish()
