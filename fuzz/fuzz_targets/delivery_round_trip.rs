@@ -9,11 +9,19 @@ use std::time::Duration;
 
 use conformance::clients::{Decoder, NdjsonDecoder, SseDecoder};
 use conformance::received::decode_json;
-use conformance::Received;
+use conformance::{Received, ReceivedSignal, SignalKind};
 use libfuzzer_sys::fuzz_target;
 use push_core::delivery::{Delivery, Ndjson, PushFrame, ServerPush, Sse, WebSocket, WsMessage};
-use push_core::Item;
+use push_core::{Epoch, EventId, Item};
 use push_fuzz::{pieces, received_event, received_signal, ItemInput};
+
+/// What the stream carries, as the engine hands it to a delivery.
+enum Step {
+    Item(Item),
+    /// The shutdown signal with its reconnect delay.
+    Drain(EventId, Duration),
+    Heartbeat,
+}
 
 fn decode_stream(mut decoder: impl Decoder, stream: &[u8], cuts: &[u16]) -> Vec<Received> {
     let mut out = VecDeque::new();
@@ -35,33 +43,46 @@ fn decode_text(bytes: &[u8]) -> Received {
 fuzz_target!(|input: (Vec<ItemInput>, Vec<u16>, Option<u16>)| {
     let (items, cuts, retry_ms) = input;
     let mut expected = Vec::new();
-    let mut stream = Vec::new(); // None: a heartbeat.
+    let mut stream = Vec::new();
     for item in &items {
         match item {
             ItemInput::Event(event) => {
                 let event = event.event();
                 expected.push(Received::Event(received_event(&event)));
-                stream.push(Some(Item::Event(event)));
+                stream.push(Step::Item(Item::Event(event)));
             }
             ItemInput::Signal(signal) => {
                 let signal = signal.signal();
                 expected.push(received_signal(&signal));
-                stream.push(Some(Item::Signal(signal)));
+                stream.push(Step::Item(Item::Signal(signal)));
             }
             ItemInput::Heartbeat => {
                 expected.push(Received::Heartbeat);
-                stream.push(None);
+                stream.push(Step::Heartbeat);
+            }
+            &ItemInput::Drain(epoch, seq, retry_ms) => {
+                let cursor = EventId::new(Epoch::from_u64(epoch), seq);
+                expected.push(Received::Signal(ReceivedSignal {
+                    kind: SignalKind::Shutdown,
+                    cursor: Some(cursor.to_string()),
+                    retry_ms: Some(u64::from(retry_ms)),
+                }));
+                stream.push(Step::Drain(
+                    cursor,
+                    Duration::from_millis(u64::from(retry_ms)),
+                ));
             }
         }
     }
 
-    fn frames<D: Delivery>(delivery: &D, stream: &[Option<Item>]) -> Vec<D::Frame> {
+    fn frames<D: Delivery>(delivery: &D, stream: &[Step]) -> Vec<D::Frame> {
         stream
             .iter()
-            .map(|item| match item {
-                Some(Item::Event(event)) => delivery.event(event),
-                Some(Item::Signal(signal)) => delivery.signal(signal),
-                None => delivery
+            .map(|step| match step {
+                Step::Item(Item::Event(event)) => delivery.event(event),
+                Step::Item(Item::Signal(signal)) => delivery.signal(signal),
+                Step::Drain(cursor, retry) => delivery.shutdown(*cursor, *retry),
+                Step::Heartbeat => delivery
                     .heartbeat()
                     .expect("every delivery has a heartbeat"),
             })
@@ -102,7 +123,7 @@ fuzz_target!(|input: (Vec<ItemInput>, Vec<u16>, Option<u16>)| {
         match frame {
             PushFrame::Parent(bytes) => parent.extend_from_slice(&bytes),
             PushFrame::Promise(promised) => {
-                let Some(Item::Event(event)) = item else {
+                let Step::Item(Item::Event(event)) = item else {
                     panic!("a promise for a non-event")
                 };
                 assert_eq!(promised.id(), event.id());

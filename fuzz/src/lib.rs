@@ -78,6 +78,9 @@ pub enum ItemInput {
     Signal(SignalInput),
     /// A heartbeat.
     Heartbeat,
+    /// The `shutdown` signal at an id, framed with a reconnect delay in
+    /// milliseconds ([`Delivery::shutdown`](push_core::Delivery::shutdown)).
+    Drain(u64, u64, u32),
 }
 
 /// What a client must read back from `event`: its id, name and data,

@@ -32,7 +32,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 // nothing else in the process defines it.
 #[allow(unsafe_code)]
 #[export_name = "_rjem_malloc_conf"]
-static JEMALLOC_CONF: &[u8; 63] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
+static JEMALLOC_CONF: &[u8; 63] =
+    b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
 
 use clap::Parser;
 use push_core::{Channels, Hub};

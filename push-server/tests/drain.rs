@@ -77,12 +77,12 @@ async fn stream_client(
     url_a: String,
     start: String,
     mut next_server: watch::Receiver<Option<String>>,
-    opened: tokio::sync::mpsc::Sender<()>,
+    progress: tokio::sync::mpsc::Sender<()>,
 ) -> Seen {
     let who = format!("{technique:?} over {protocol:?}");
     let client = WireClient::new(technique, HttpClient::new(&url_a, protocol));
     let mut session = client.open("news", StartAt::After(start)).await.unwrap();
-    opened.send(()).await.unwrap();
+    progress.send(()).await.unwrap();
     let mut seen = Seen {
         who,
         numbers: Vec::new(),
@@ -91,7 +91,12 @@ async fn stream_client(
     };
     let cursor = loop {
         match tokio::time::timeout(WAIT, session.next()).await {
-            Ok(Ok(Some(Received::Event(event)))) => seen.numbers.push(number(&event.data)),
+            Ok(Ok(Some(Received::Event(event)))) => {
+                seen.numbers.push(number(&event.data));
+                if seen.numbers.last() == Some(&(EVENTS / 2)) {
+                    progress.send(()).await.unwrap();
+                }
+            }
             Ok(Ok(Some(Received::Signal(signal)))) => match signal.kind {
                 SignalKind::Shutdown => {
                     let retry_ms = signal
@@ -108,12 +113,7 @@ async fn stream_client(
             other => panic!("{}: before the shutdown signal, {other:?}", seen.who),
         }
     };
-    let url_b = next_server
-        .wait_for(Option::is_some)
-        .await
-        .unwrap()
-        .clone()
-        .unwrap();
+    let url_b = new_server(&mut next_server).await;
     let client = WireClient::new(technique, HttpClient::new(&url_b, protocol));
     let mut resumed = client.open("news", StartAt::After(cursor)).await.unwrap();
     while seen.numbers.last() != Some(&EVENTS) {
@@ -135,7 +135,7 @@ async fn long_poll_client(
     url_a: String,
     start: String,
     mut next_server: watch::Receiver<Option<String>>,
-    opened: tokio::sync::mpsc::Sender<()>,
+    progress: tokio::sync::mpsc::Sender<()>,
 ) -> Seen {
     let mut seen = Seen {
         who: "long poll over Http1".to_owned(),
@@ -156,7 +156,7 @@ async fn long_poll_client(
         if first {
             // Held, or about to be: the client is in place.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            opened.send(()).await.unwrap();
+            progress.send(()).await.unwrap();
             first = false;
         }
         let answer = tokio::time::timeout(WAIT, poll)
@@ -181,6 +181,9 @@ async fn long_poll_client(
                 for message in body["messages"].as_array().unwrap() {
                     seen.numbers
                         .push(number(message["data"].as_str().unwrap().as_bytes()));
+                    if seen.numbers.last() == Some(&(EVENTS / 2)) {
+                        progress.send(()).await.unwrap();
+                    }
                 }
                 cursor = body["cursor"].as_str().unwrap().to_owned();
             }
@@ -201,15 +204,15 @@ async fn long_poll_client(
     seen
 }
 
+/// The URL of the server that took A's place, once it is up.
+async fn new_server(next_server: &mut watch::Receiver<Option<String>>) -> String {
+    let url = next_server.wait_for(Option::is_some).await.unwrap();
+    url.clone().unwrap()
+}
+
 async fn switch(next_server: &mut watch::Receiver<Option<String>>, on_b: &mut bool) -> HttpClient {
-    let url_b = next_server
-        .wait_for(Option::is_some)
-        .await
-        .unwrap()
-        .clone()
-        .unwrap();
     *on_b = true;
-    HttpClient::new(&url_b, Protocol::Http1)
+    HttpClient::new(&new_server(next_server).await, Protocol::Http1)
 }
 
 fn number(data: &[u8]) -> u32 {
@@ -224,7 +227,9 @@ async fn every_client_resumes_on_a_new_process_after_its_spread_out_delay_with_n
     let start = publish(&a, 0).await;
 
     let (announce_b, next_server) = watch::channel(None);
-    let (opened, mut all_opened) = tokio::sync::mpsc::channel(1024);
+    // Each client reports once it is open, and once it has the last event
+    // published before the drain.
+    let (progress, mut reports) = tokio::sync::mpsc::channel(1024);
     let mut clients = Vec::new();
     let streams = [
         (Technique::Sse, Protocol::Http1),
@@ -243,7 +248,7 @@ async fn every_client_resumes_on_a_new_process_after_its_spread_out_delay_with_n
                 node_a.url.clone(),
                 start.clone(),
                 next_server.clone(),
-                opened.clone(),
+                progress.clone(),
             )));
         }
     }
@@ -252,16 +257,24 @@ async fn every_client_resumes_on_a_new_process_after_its_spread_out_delay_with_n
             node_a.url.clone(),
             start.clone(),
             next_server.clone(),
-            opened.clone(),
+            progress.clone(),
         )));
     }
-    drop(opened);
+    drop(progress);
     for _ in 0..clients.len() {
-        all_opened.recv().await.expect("every client opens");
+        reports.recv().await.expect("every client opens");
     }
 
     for n in 1..=EVENTS / 2 {
         publish(&a, n).await;
+    }
+    // Before the drain, so that the HTTP/2 push client's check of each pushed
+    // response (a plain GET on the connection) is not refused by A's GOAWAY.
+    for _ in 0..clients.len() {
+        reports
+            .recv()
+            .await
+            .expect("every client has the first half");
     }
     // The drain: A tells every client when to come back, and exits.
     let pid = node_a.child.id().to_string();

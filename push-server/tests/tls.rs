@@ -6,9 +6,8 @@
 
 mod process;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,8 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
 use tokio::net::TcpStream;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,55 +27,10 @@ async fn within<F: std::future::Future>(future: F) -> F::Output {
         .expect("no answer in time")
 }
 
-/// A self-signed certificate for `localhost` in PEM files of a directory
-/// of its own, removed on drop.
-struct Certificate {
-    der: CertificateDer<'static>,
-    dir: PathBuf,
-}
+#[path = "../../push-tower/tests/support/certificate.rs"]
+mod certificate;
 
-impl Certificate {
-    fn generate(name: &str) -> Self {
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let dir = std::env::temp_dir().join(format!("push-server-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("cert.pem"), certified.cert.pem()).unwrap();
-        std::fs::write(dir.join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
-        Certificate {
-            der: certified.cert.der().clone(),
-            dir,
-        }
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.dir.join("cert.pem")
-    }
-
-    fn key(&self) -> PathBuf {
-        self.dir.join("key.pem")
-    }
-
-    /// A TLS connector that trusts this certificate alone and offers
-    /// `alpn`.
-    fn connector(&self, alpn: &[u8]) -> TlsConnector {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.der.clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![alpn.to_vec()];
-        TlsConnector::from(Arc::new(config))
-    }
-}
-
-impl Drop for Certificate {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use certificate::Certificate;
 
 fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -91,7 +44,7 @@ async fn connect(
 ) -> impl hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
-    let tls = within(cert.connector(alpn).connect(name, tcp))
+    let tls = within(TlsConnector::from(cert.client(&[alpn])).connect(name, tcp))
         .await
         .unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(alpn));
@@ -109,12 +62,12 @@ fn request(url: &str, method: Method, path: &str, body: &'static str) -> Request
 
 #[tokio::test]
 async fn serves_publish_and_subscribe_over_https() {
-    let cert = Certificate::generate("serves");
+    let cert = Certificate::generate();
     let (mut child, _stdout, url) = process::start(&[
         "--tls-cert",
-        path_str(&cert.cert()),
+        path_str(&cert.cert_path),
         "--tls-key",
-        path_str(&cert.key()),
+        path_str(&cert.key_path),
     ]);
     let addr = url
         .strip_prefix("https://")
@@ -186,20 +139,20 @@ fn refused(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn tls_and_limit_flags_are_checked_with_a_message_naming_the_fix() {
-    let cert = Certificate::generate("flags");
-    let (code, stderr) = refused(&["--tls-cert", path_str(&cert.cert())]);
+    let cert = Certificate::generate();
+    let (code, stderr) = refused(&["--tls-cert", path_str(&cert.cert_path)]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--tls-key"), "{stderr}");
-    let (code, stderr) = refused(&["--tls-key", path_str(&cert.key())]);
+    let (code, stderr) = refused(&["--tls-key", path_str(&cert.key_path)]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--tls-cert"), "{stderr}");
 
-    let missing = cert.dir.join("missing.pem");
+    let missing = cert.cert_path.with_file_name("missing.pem");
     let (code, stderr) = refused(&[
         "--tls-cert",
         path_str(&missing),
         "--tls-key",
-        path_str(&cert.key()),
+        path_str(&cert.key_path),
     ]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains(path_str(&missing)), "{stderr}");
@@ -211,9 +164,9 @@ fn tls_and_limit_flags_are_checked_with_a_message_naming_the_fix() {
     // The certificate given as the key.
     let (code, stderr) = refused(&[
         "--tls-cert",
-        path_str(&cert.cert()),
+        path_str(&cert.cert_path),
         "--tls-key",
-        path_str(&cert.cert()),
+        path_str(&cert.cert_path),
     ]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("holds no private key"), "{stderr}");

@@ -7,8 +7,6 @@
 //! `config_from_pem`'s errors name the file to fix.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use push_core::{Hub, HubConfig};
 use push_tower::serve::tls::{self, rustls};
 use push_tower::{serve, Config, Push};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -42,63 +40,10 @@ async fn within<F: std::future::Future>(future: F) -> F::Output {
         .expect("no answer in time")
 }
 
-/// A fresh directory under the system's temporary one.
-fn scratch_dir() -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "push-tls-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+#[path = "support/certificate.rs"]
+mod certificate;
 
-/// A self-signed certificate for `localhost`, written as PEM files.
-struct Certificate {
-    der: CertificateDer<'static>,
-    cert_path: PathBuf,
-    key_path: PathBuf,
-}
-
-impl Certificate {
-    fn generate() -> Self {
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let dir = scratch_dir();
-        let cert_path = dir.join("cert.pem");
-        let key_path = dir.join("key.pem");
-        std::fs::write(&cert_path, certified.cert.pem()).unwrap();
-        std::fs::write(&key_path, certified.signing_key.serialize_pem()).unwrap();
-        Certificate {
-            der: certified.cert.der().clone(),
-            cert_path,
-            key_path,
-        }
-    }
-
-    /// A client configuration that trusts this certificate alone and offers
-    /// `alpn`.
-    fn client(&self, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.der.clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Arc::new(config)
-    }
-}
-
-impl Drop for Certificate {
-    fn drop(&mut self) {
-        if let Some(dir) = self.cert_path.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
+use certificate::Certificate;
 
 struct Server {
     addr: SocketAddr,
