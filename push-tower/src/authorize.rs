@@ -146,7 +146,7 @@ impl<'a> Access<'a> {
 
     /// The address of the client's end of the connection, when the request
     /// came through [`serve`](crate::serve()) (which attaches a
-    /// [`ConnectionHandle`](crate::serve::ConnectionHandle)); `None` under
+    /// [`ConnectionHandle`]); `None` under
     /// another server, whose own record of it (axum's `ConnectInfo`, say)
     /// is in [`extensions`](Self::extensions). Behind a proxy it is the
     /// proxy's address: the client's is in the headers the proxy sets.
