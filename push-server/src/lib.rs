@@ -137,6 +137,12 @@ pub struct ServerFlags {
     /// too_many_subscriptions.
     #[arg(long, default_value_t = push_tower::serve::MAX_SUBSCRIPTIONS_PER_CONNECTION)]
     pub max_subscriptions_per_connection: usize,
+    /// Largest message a WebSocket client may send, in bytes (at least
+    /// 125); past it the socket is closed with 1009. Clients send nothing
+    /// but control frames, so this only bounds what a hostile one can make
+    /// the server read.
+    #[arg(long, default_value_t = push_tower::ws::MAX_INBOUND_MESSAGE_BYTES)]
+    pub max_ws_message_bytes: usize,
     /// Most headers in a request; a request with more is answered 431.
     #[arg(long, default_value_t = push_tower::serve::MAX_HEADERS)]
     pub max_headers: usize,
@@ -161,7 +167,8 @@ impl ServerFlags {
     /// [`Limits::validate`], `--max-channels`, `--header-read-timeout-ms`,
     /// `--max-connections`, `--max-connections-per-peer`,
     /// `--max-subscriptions-per-connection` or `--max-headers` is 0,
-    /// `--max-header-bytes` is under 8192, `--publish-token` is empty,
+    /// `--max-header-bytes` is under 8192, `--max-ws-message-bytes` is under
+    /// 125, `--publish-token` is empty,
     /// `--read-token-key` is under 32 bytes, an `--allowed-origin` is not an
     /// origin, or `--max-publish-rate` or `--publish-burst` is 0.
     pub fn validate(&self) -> Result<(), String> {
@@ -184,6 +191,11 @@ impl ServerFlags {
         }
         if self.header_read_timeout_ms == 0 {
             return Err("--header-read-timeout-ms must be at least 1".to_owned());
+        }
+        if self.max_ws_message_bytes < 125 {
+            return Err(
+                "--max-ws-message-bytes must be at least 125, the largest control frame".to_owned(),
+            );
         }
         if self.max_header_bytes < push_tower::serve::MIN_HEADER_BYTES {
             return Err(format!(
@@ -268,6 +280,7 @@ impl ServerFlags {
     pub fn config(&self) -> push_tower::Config {
         let config = push_tower::Config::default()
             .body_read_timeout(Duration::from_millis(self.body_read_timeout_ms))
+            .max_ws_inbound_bytes(self.max_ws_message_bytes)
             .shutdown_retry(
                 Duration::from_millis(self.shutdown_retry_min_ms),
                 Duration::from_millis(self.shutdown_retry_spread_ms),

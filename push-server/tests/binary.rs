@@ -166,3 +166,13 @@ async fn serves_the_demo_page_and_the_browser_client_with_their_types_and_cachin
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn refuses_a_websocket_message_limit_under_a_control_frame() {
+    let (code, stderr) = process::exit_of(&["--max-ws-message-bytes", "124"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--max-ws-message-bytes must be at least 125"),
+        "{stderr}"
+    );
+}

@@ -50,6 +50,13 @@ pub struct Config {
     /// client that sends part of a body and stalls is answered
     /// `400 bad_body` when it passes. Default 10 s.
     pub body_read_timeout: Duration,
+    /// The largest message a WebSocket client may send, in bytes (`1009`
+    /// past it, found from the frame header). Clients have nothing to send
+    /// on the socket but control frames, so this only bounds what a broken
+    /// or hostile client can make the server read. Default
+    /// [`MAX_INBOUND_MESSAGE_BYTES`](crate::ws::MAX_INBOUND_MESSAGE_BYTES),
+    /// 4 KiB.
+    pub max_ws_inbound_bytes: usize,
     /// The most publishes a second to any one channel, and the burst
     /// allowed after a quiet spell; past it, `429 rate_limited` with
     /// `Retry-After`. `None` (the default): no limit.
@@ -66,6 +73,7 @@ impl Default for Config {
             shutdown_retry: RetryWindow::default(),
             lag_grace: Duration::from_secs(5),
             body_read_timeout: Duration::from_secs(10),
+            max_ws_inbound_bytes: crate::ws::MAX_INBOUND_MESSAGE_BYTES,
             publish_rate: None,
         }
     }
@@ -137,6 +145,21 @@ impl Config {
     /// Panics if `least + spread` overflows a [`Duration`].
     pub fn shutdown_retry(mut self, least: Duration, spread: Duration) -> Self {
         self.shutdown_retry = RetryWindow::new(least, spread);
+        self
+    }
+
+    /// Sets [`Config::max_ws_inbound_bytes`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if `bytes` is under 125, the largest control frame a client
+    /// may send (a ping, or a close with its reason).
+    pub fn max_ws_inbound_bytes(mut self, bytes: usize) -> Self {
+        assert!(
+            bytes >= 125,
+            "max_ws_inbound_bytes must be at least 125, the largest control frame"
+        );
+        self.max_ws_inbound_bytes = bytes;
         self
     }
 

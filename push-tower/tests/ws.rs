@@ -758,3 +758,32 @@ async fn a_client_that_floods_pings_and_reads_nothing_is_not_read_either() {
     wait_for_info(&http, "flood", |info| info["subscribers"] == 0).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_inbound_limit_is_the_configs() {
+    let hub = push_core::Hub::new(push_core::HubConfig {
+        limits: test_limits(),
+        max_channels: 100,
+    });
+    let small = TestServer::from_push(push_tower::Push::new(
+        hub,
+        Config::default().max_ws_inbound_bytes(1024),
+    ))
+    .await;
+    let default = TestServer::start().await;
+    // 2,000 bytes: past the configured 1 KiB (1009), within the default
+    // 4 KiB, where it is refused only as data from the client (1008).
+    for (server, code) in [
+        (&small, close_code::TOO_BIG),
+        (&default, close_code::DATA_FROM_CLIENT),
+    ] {
+        for version in VERSIONS {
+            let mut socket = open(server, version, "/channels/limit/ws").await;
+            expect_signal(&mut socket, "position").await;
+            socket.send(Message::binary(vec![0u8; 2000])).await.unwrap();
+            assert_eq!(close_code_of(&mut socket).await, code, "{version:?}");
+        }
+    }
+    small.stop().await;
+    default.stop().await;
+}

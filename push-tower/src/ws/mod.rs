@@ -22,7 +22,9 @@
 //! - the client's pings and close frames are answered; a data message from
 //!   the client is refused with `1008`, because the socket carries events one
 //!   way and a message silently dropped would be lost (publish with `POST`);
-//!   inbound messages are limited to [`MAX_INBOUND_MESSAGE_BYTES`], and a
+//!   inbound messages are limited to
+//!   [`Config::max_ws_inbound_bytes`](crate::Config::max_ws_inbound_bytes)
+//!   ([`MAX_INBOUND_MESSAGE_BYTES`] by default), and a
 //!   client that does not take what the server writes is not read from
 //!   until it does, so a flood of pings cannot queue pongs;
 //! - a client that stops reading is bounded like every stream: it gets
@@ -101,9 +103,10 @@ pub(crate) fn check_handshake<B>(request: &Request<B>) -> Result<Option<String>,
     }
 }
 
-/// The largest message a client may send (`1009` past it). Clients have no
-/// data to send on this socket, so this only bounds what a broken or hostile
-/// client can make the server read.
+/// The default largest message a client may send (`1009` past it; see
+/// [`Config::max_ws_inbound_bytes`](crate::Config::max_ws_inbound_bytes)).
+/// Clients have no data to send on this socket, so this only bounds what a
+/// broken or hostile client can make the server read.
 pub const MAX_INBOUND_MESSAGE_BYTES: usize = 4 * 1024;
 
 /// The close codes the server ends a socket with, as PROTOCOL.md lists them.
@@ -174,6 +177,7 @@ pub(crate) fn respond<C: Channels, B>(
                 let settings = socket::Settings {
                     lag_grace: push.config().lag_grace,
                     max_event_bytes: push.channels().limits().max_event_bytes,
+                    max_inbound_bytes: push.config().max_ws_inbound_bytes,
                 };
                 tokio::spawn(async move {
                     // A failed upgrade means the client went away first.

@@ -22,8 +22,8 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use super::close_code;
 use super::io::SocketIo;
-use super::{close_code, MAX_INBOUND_MESSAGE_BYTES};
 use crate::lag_watch::LagWatch;
 
 /// Read at most this much per read; inbound frames are small (pings, pongs,
@@ -46,6 +46,8 @@ pub(super) struct Settings {
     /// The largest event the channel source accepts, which bounds the
     /// largest message and so the write buffer.
     pub(super) max_event_bytes: usize,
+    /// The largest message or frame the client may send.
+    pub(super) max_inbound_bytes: usize,
 }
 
 /// Runs the socket until it ends.
@@ -65,8 +67,8 @@ fn config(settings: Settings) -> WebSocketConfig {
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(WRITE_BUFFER_BYTES.saturating_add(largest_message))
-        .max_message_size(Some(MAX_INBOUND_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_INBOUND_MESSAGE_BYTES))
+        .max_message_size(Some(settings.max_inbound_bytes))
+        .max_frame_size(Some(settings.max_inbound_bytes))
 }
 
 /// Where the socket is in its closing.
@@ -381,6 +383,7 @@ mod tests {
         let config = config(Settings {
             lag_grace: Duration::from_secs(1),
             max_event_bytes: 1 << 20,
+            max_inbound_bytes: 4096,
         });
         assert!(config.max_write_buffer_size > config.write_buffer_size + 6 * (1 << 20));
         assert!(config.max_write_buffer_size < 8 << 20);
