@@ -34,12 +34,38 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use http::{header, HeaderValue, Request, Response};
+use http::header::{
+    HeaderName, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use http::{header, HeaderValue, Method, Request, Response};
 use push_core::wire::WireError;
 
 use crate::body::PushBody;
 use crate::error;
+
+/// The methods of the wire contract a page on another origin uses: what
+/// a CORS preflight should allow (reads, publishing, closing).
+pub const CORS_METHODS: [Method; 3] = [Method::GET, Method::POST, Method::DELETE];
+
+/// The request headers a client of the wire contract sends (a token, a
+/// publish's type, a poll's revalidation, an SSE resume): what a CORS
+/// preflight should allow.
+pub const CORS_REQUEST_HEADERS: [HeaderName; 4] = [
+    AUTHORIZATION,
+    CONTENT_TYPE,
+    IF_NONE_MATCH,
+    HeaderName::from_static("last-event-id"),
+];
+
+/// The answer headers a page needs to read (a poll's `ETag`, the
+/// `Retry-After` of a `429` or `503`, a `401`'s challenge): what CORS
+/// should expose.
+pub const CORS_EXPOSED_HEADERS: [HeaderName; 3] = [ETAG, RETRY_AFTER, WWW_AUTHENTICATE];
+
+/// How long a browser may keep a preflight's answer.
+pub const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// The origins allowed: a list, or any.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +136,22 @@ impl AllowedOrigins {
         }
     }
 
+    /// Checks a request's `Origin` header.
+    ///
+    /// # Errors
+    ///
+    /// `403 forbidden`, naming the origin and what to do, for an origin
+    /// that is not allowed.
+    pub fn check(&self, origin: &HeaderValue) -> Result<(), WireError> {
+        if self.allows(origin) {
+            return Ok(());
+        }
+        let shown = String::from_utf8_lossy(origin.as_bytes());
+        Err(WireError::forbidden(format!(
+            "pages from `{shown}` may not use this server; serve the page from an allowed origin"
+        )))
+    }
+
     /// The listed origins, or `None` for any.
     pub fn as_list(&self) -> Option<&[HeaderValue]> {
         match &self.0 {
@@ -169,14 +211,13 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> crate::ResponseFuture {
-        match request.headers().get(header::ORIGIN) {
-            Some(origin) if !self.allowed.allows(origin) => {
-                let shown = String::from_utf8_lossy(origin.as_bytes());
-                crate::ResponseFuture::ready(error::response(WireError::forbidden(format!(
-                    "pages from `{shown}` may not use this server; serve the page from an allowed origin"
-                ))))
-            }
-            _ => self.inner.call(request),
+        let checked = request
+            .headers()
+            .get(header::ORIGIN)
+            .map_or(Ok(()), |origin| self.allowed.check(origin));
+        match checked {
+            Ok(()) => self.inner.call(request),
+            Err(refusal) => crate::ResponseFuture::ready(error::response(refusal)),
         }
     }
 }

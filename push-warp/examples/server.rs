@@ -10,12 +10,14 @@
 //! Ctrl-C (or SIGTERM) shuts push down first, so open streams end with the
 //! `shutdown` signal, and then lets the server drain its connections.
 //!
-//! warp's server cannot push and does not take HTTP/2 extended `CONNECT`,
-//! and push-server's bounds on requests and connections (`--max-headers`,
+//! `--allowed-origin` wraps the app in `push_warp::with_origins` (CORS for
+//! those pages, `403` for others). warp's server cannot push, does not take
+//! HTTP/2 extended `CONNECT` or TLS (`--tls-cert` is refused under it), and
+//! push-server's bounds on requests and connections (`--max-headers`,
 //! `--max-connections` and the like) are `serve`'s, which warp's server
 //! does not have.
 //! `--server push-tower` runs the same filters, turned into a tower service
-//! by `warp::service`, under push-tower's `serve`, which carries both:
+//! by `warp::service`, under push-tower's `serve`, which carries them all:
 //!
 //! ```text
 //! cargo run -p push-warp --example server -- --listen 127.0.0.1:8081 --server push-tower
@@ -23,12 +25,13 @@
 //! ```
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
 use push_core::Hub;
 use push_server::{stop_signal, ServerFlags};
 use push_tower::{serve, Push};
-use warp::Filter;
+use warp::{Filter, Reply};
 
 /// Serve an in-memory push hub from warp filters, beside an app route, with
 /// push-server's flags.
@@ -59,10 +62,20 @@ async fn main() -> ExitCode {
         flags: args,
         server,
     } = Args::parse();
-    if let Err(problem) = args.validate() {
-        eprintln!("server: {problem}");
-        return ExitCode::from(2);
-    }
+    let checked = args.validate().and_then(|()| match server {
+        Server::Warp if args.tls_cert.is_some() => Err(
+            "warp's own server does not take TLS: add --server push-tower, which serves --tls-cert and --tls-key, or put a TLS proxy in front"
+                .to_owned(),
+        ),
+        _ => args.tls_config(),
+    });
+    let tls = match checked {
+        Ok(tls) => tls,
+        Err(problem) => {
+            eprintln!("server: {problem}");
+            return ExitCode::from(2);
+        }
+    };
     let mut push = Push::new(Hub::new(args.hub_config()), args.config());
     if let Some(authorizer) = args.authorizer() {
         push = push.with_authorizer(authorizer);
@@ -74,6 +87,11 @@ async fn main() -> ExitCode {
         .and(warp::path::end())
         .map(|| "hello from the app\n");
     let app = push_warp::routes(push.clone()).or(hello);
+    // Checked when the flags were read.
+    let app = match args.allowed_origins().ok().flatten() {
+        Some(origins) => push_warp::with_origins(origins, app).boxed(),
+        None => app.map(Reply::into_response).boxed(),
+    };
 
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
@@ -83,10 +101,8 @@ async fn main() -> ExitCode {
         }
     };
     let address = listener.local_addr().unwrap_or(args.listen);
-    println!(
-        "push-warp example listening on http://{address} ({:?} server)",
-        server
-    );
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("push-warp example listening on {scheme}://{address} ({server:?} server)");
     let drain = args.drain_deadline();
     match server {
         Server::Warp => {
@@ -113,7 +129,7 @@ async fn main() -> ExitCode {
             }
         }
         Server::PushTower => {
-            let served = serve(listener, warp::service(app))
+            let mut server = serve(listener, warp::service(app))
                 .with_push(push)
                 .drain_deadline(drain)
                 .header_read_timeout(args.header_read_timeout())
@@ -121,9 +137,11 @@ async fn main() -> ExitCode {
                 .max_headers(args.max_headers)
                 .max_connections(args.max_connections)
                 .max_connections_per_peer(args.max_connections_per_peer)
-                .max_subscriptions_per_connection(args.max_subscriptions_per_connection)
-                .with_graceful_shutdown(stop_signal())
-                .await;
+                .max_subscriptions_per_connection(args.max_subscriptions_per_connection);
+            if let Some(tls) = tls {
+                server = server.tls(Arc::new(tls));
+            }
+            let served = server.with_graceful_shutdown(stop_signal()).await;
             if let Err(error) = served {
                 eprintln!("server: {error}");
                 return ExitCode::FAILURE;

@@ -59,6 +59,16 @@
 //! refusals, buffers, pings, backpressure on input and close codes, and
 //! each encoded event written as the shared bytes every subscriber gets.
 //!
+//! # Pages on other origins
+//!
+//! [`with_origins`] wraps an app's filters so that pages of the allowed
+//! origins get CORS (warp's own [`cors`](warp::cors()) filter, set up for
+//! the wire contract's methods and headers) and pages of any other origin
+//! are refused with push's `403 forbidden`, WebSocket handshakes included,
+//! which CORS does not protect: what push-tower's
+//! [`CheckOriginLayer`](push_tower::origin::CheckOriginLayer) and a CORS
+//! layer do for a tower service.
+//!
 //! # What warp's server cannot carry
 //!
 //! warp's server cannot push and does not offer HTTP/2 extended `CONNECT`,
@@ -107,6 +117,9 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::ext::Protocol;
 use hyper::upgrade::OnUpgrade;
 use push_core::{Channels, Technique};
+use push_tower::origin::{
+    AllowedOrigins, CORS_EXPOSED_HEADERS, CORS_MAX_AGE, CORS_METHODS, CORS_REQUEST_HEADERS,
+};
 use push_tower::serve::ConnectionHandle;
 use push_tower::{Push, PushBody, Router};
 use sync_wrapper::SyncStream;
@@ -228,6 +241,71 @@ pub fn publish<C: Channels>(
         .and(segment())
         .and(warp::path::end());
     answered(push, route)
+}
+
+/// `filter` for browser pages of the `allowed` origins only: a request
+/// whose `Origin` is not allowed is answered `403 forbidden` (push's JSON
+/// error) before `filter` sees it, WebSocket handshakes included; the
+/// others go on through warp's [`cors`](warp::cors()) filter, which answers
+/// preflights for the wire contract's methods and request headers and
+/// exposes the headers pages read (`ETag`, `Retry-After`,
+/// `WWW-Authenticate`). Requests with no `Origin`, from clients that are
+/// not pages, are served as they are.
+///
+/// Mount it around everything the pages reach, so that a preflight for any
+/// route is answered:
+///
+/// ```
+/// use push_core::{Hub, HubConfig};
+/// use push_tower::origin::AllowedOrigins;
+/// use push_tower::{Config, Push};
+/// use warp::Filter;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let push = Push::new(Hub::new(HubConfig::default()), Config::default());
+/// let origins = AllowedOrigins::list(["https://app.example"]).unwrap();
+/// let app = push_warp::with_origins(origins, push_warp::routes(push));
+/// let from = |origin: &'static str| {
+///     warp::test::request()
+///         .path("/channels/news/poll")
+///         .header("origin", origin)
+///         .reply(&app)
+/// };
+/// assert_eq!(from("https://evil.example").await.status(), 403);
+/// let allowed = from("https://app.example").await;
+/// assert_eq!(allowed.status(), 200);
+/// assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
+/// # });
+/// ```
+pub fn with_origins<F, R>(
+    allowed: AllowedOrigins,
+    filter: F,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone
+where
+    F: Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
+    R: Reply,
+{
+    // Only allowed origins get past the check, so warp's CORS filter, which
+    // would refuse the others with a text body of its own, may take any.
+    let cors = warp::cors()
+        .allow_any_origin()
+        .allow_methods(CORS_METHODS)
+        .allow_headers(CORS_REQUEST_HEADERS)
+        .expose_headers(CORS_EXPOSED_HEADERS)
+        .max_age(CORS_MAX_AGE);
+    let refused = warp::header::value(header::ORIGIN.as_str()).and_then(move |origin| {
+        let checked = allowed.check(&origin);
+        async move {
+            match checked {
+                Err(refusal) => Ok(reply(push_tower::error::response(refusal))),
+                // On to `filter`, as a request with no `Origin` goes.
+                Ok(()) => Err(warp::reject()),
+            }
+        }
+    });
+    refused
+        .or(filter.with(cors).map(Reply::into_response))
+        .unify()
 }
 
 /// One technique's route: `{method} /channels/{name}/{segment}`, the name a

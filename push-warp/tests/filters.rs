@@ -259,3 +259,113 @@ async fn the_authorizer_decides_requests_through_warp_too() {
         }
     }
 }
+
+/// The status a WebSocket handshake to `channel` from a page of `origin`
+/// got.
+async fn websocket_from(base: &str, channel: &str, origin: &str) -> u16 {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Error;
+
+    let url = format!("{}/channels/{channel}/ws", base.replacen("http", "ws", 1));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    match tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(request))
+        .await
+        .unwrap()
+    {
+        Ok((_, answer)) => answer.status().as_u16(),
+        Err(Error::Http(answer)) => answer.status().as_u16(),
+        Err(other) => panic!("the handshake failed: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn with_origins_gives_listed_pages_cors_and_refuses_others_websocket_included() {
+    use push_tower::origin::AllowedOrigins;
+
+    const APP: &str = "http://app.test:3000";
+    const EVIL: &str = "https://evil.test";
+    let push = push();
+    let hello = warp::path("hello").map(|| "hello");
+    let origins = AllowedOrigins::list([APP]).unwrap();
+    let app = push_warp::with_origins(origins, push_warp::routes(push.clone()).or(hello));
+    let base = start(app).await;
+    for protocol in [Protocol::Http1, Protocol::H2c] {
+        let http = HttpClient::new(&base, protocol);
+        let from = |method: Method, path: &'static str, origin: &'static str| {
+            let http = http.clone();
+            async move {
+                http.fetch(method, path, &[("origin", origin)], Bytes::new())
+                    .await
+                    .unwrap()
+            }
+        };
+        // A preflight for a publish with a token, answered by warp's CORS.
+        let preflight = http
+            .fetch(
+                Method::OPTIONS,
+                "/channels/news",
+                &[
+                    ("origin", APP),
+                    ("access-control-request-method", "POST"),
+                    (
+                        "access-control-request-headers",
+                        "authorization, content-type",
+                    ),
+                ],
+                Bytes::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(preflight.status, 200, "{protocol:?}");
+        assert_eq!(preflight.headers["access-control-allow-origin"], APP);
+        let methods = preflight.headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap();
+        assert!(
+            methods.contains("POST") && methods.contains("DELETE"),
+            "{methods}"
+        );
+        assert_eq!(preflight.headers["access-control-max-age"], "600");
+
+        // The page's requests are served and readable, the ETag exposed.
+        let poll = from(Method::GET, "/channels/news/poll", APP).await;
+        assert_eq!(poll.status, 200, "{protocol:?}");
+        assert_eq!(poll.headers["access-control-allow-origin"], APP);
+        let exposed = poll.headers["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert!(
+            exposed.contains("etag") && exposed.contains("retry-after"),
+            "{exposed}"
+        );
+
+        // Another origin's page: push's JSON refusal, on push's routes and
+        // the app's own, before anything is served.
+        for (method, path) in [
+            (Method::GET, "/channels/news/poll"),
+            (Method::GET, "/channels/news/sse"),
+            (Method::POST, "/channels/news"),
+            (Method::GET, "/hello"),
+        ] {
+            let refused = from(method, path, EVIL).await;
+            assert_eq!(refused.status, 403, "{path} {protocol:?}");
+            assert_eq!(refused.error_code().as_deref(), Some("forbidden"));
+        }
+        // Clients that are not pages send no Origin and are served, with no
+        // CORS headers.
+        let plain = http.get("/channels/news/poll").await.unwrap();
+        assert_eq!(plain.status, 200);
+        assert!(!plain.headers.contains_key("access-control-allow-origin"));
+    }
+    // Nothing the refused pages sent was published.
+    let http = HttpClient::new(&base, Protocol::Http1);
+    let poll = http.get("/channels/news/poll?from=earliest").await.unwrap();
+    assert_eq!(poll.json()["messages"].as_array().map(Vec::len), Some(0));
+    // CORS does not cover WebSocket; the Origin check does.
+    assert_eq!(websocket_from(&base, "news", EVIL).await, 403);
+    assert_eq!(websocket_from(&base, "news", APP).await, 101);
+}
