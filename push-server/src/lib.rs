@@ -112,7 +112,8 @@ pub struct ServerFlags {
     pub publish_burst: Option<u32>,
     /// Milliseconds a client has to send a request's head, from the moment
     /// its connection opens or its previous answer is sent; a connection
-    /// that has not by then (slowloris, or idle between requests) is closed.
+    /// that has not by then (slowloris, or idle between requests) is closed,
+    /// and an HTTP/2 connection with no open stream for as long gets GOAWAY.
     #[arg(long, default_value_t = push_tower::serve::HEADER_READ_TIMEOUT.as_millis() as u64)]
     pub header_read_timeout_ms: u64,
     /// Milliseconds a publish's body may take once its head has arrived;
@@ -337,25 +338,19 @@ impl ServerFlags {
 /// [`CheckOriginLayer`](push_tower::origin::CheckOriginLayer), which covers
 /// WebSocket, where CORS does not apply.
 pub fn cors(allowed: &AllowedOrigins) -> CorsLayer {
-    use http::header::{
-        HeaderName, AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RETRY_AFTER, WWW_AUTHENTICATE,
+    use push_tower::origin::{
+        CORS_EXPOSED_HEADERS, CORS_MAX_AGE, CORS_METHODS, CORS_REQUEST_HEADERS,
     };
-    use http::Method;
     let allow_origin = match allowed.as_list() {
         None => AllowOrigin::any(),
         Some(list) => AllowOrigin::list(list.iter().cloned()),
     };
     CorsLayer::new()
         .allow_origin(allow_origin)
-        .allow_methods([Method::GET, Method::POST, Method::DELETE])
-        .allow_headers([
-            AUTHORIZATION,
-            CONTENT_TYPE,
-            IF_NONE_MATCH,
-            HeaderName::from_static("last-event-id"),
-        ])
-        .expose_headers([ETAG, RETRY_AFTER, WWW_AUTHENTICATE])
-        .max_age(Duration::from_secs(600))
+        .allow_methods(CORS_METHODS)
+        .allow_headers(CORS_REQUEST_HEADERS)
+        .expose_headers(CORS_EXPOSED_HEADERS)
+        .max_age(CORS_MAX_AGE)
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix.

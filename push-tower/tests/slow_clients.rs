@@ -191,3 +191,89 @@ async fn an_event_name_that_is_not_utf8_is_refused_not_stored_altered() {
         );
     }
 }
+
+/// An HTTP/2 connection from a real client (the `h2` crate), whose
+/// connection task reports when the server has closed it.
+async fn http2_client(
+    addr: SocketAddr,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(stream).await.unwrap();
+    (client, tokio::spawn(connection))
+}
+
+/// Waits for the server to close `connection`, cleanly (`GOAWAY` with
+/// `NO_ERROR`, then the end of the socket).
+async fn closed_cleanly(connection: tokio::task::JoinHandle<Result<(), h2::Error>>) {
+    let ended = tokio::time::timeout(HEAD_TIMEOUT * 20, connection)
+        .await
+        .expect("the server still holds the idle HTTP/2 connection")
+        .unwrap();
+    if let Err(error) = ended {
+        assert_eq!(error.reason(), Some(h2::Reason::NO_ERROR), "{error}");
+    }
+}
+
+/// `GET path` on `client`; the response's status and the body's stream.
+async fn http2_get(
+    client: &mut h2::client::SendRequest<bytes::Bytes>,
+    path: &str,
+) -> (http::StatusCode, h2::RecvStream) {
+    let request = http::Request::get(format!("http://localhost{path}"))
+        .body(())
+        .unwrap();
+    let (response, _) = client.send_request(request, true).unwrap();
+    let (head, body) = response.await.unwrap().into_parts();
+    (head.status, body)
+}
+
+#[tokio::test]
+async fn an_http2_connection_with_no_stream_open_is_closed_like_an_idle_keep_alive() {
+    let addr = start().await;
+    // Never a request.
+    let (_silent, silent) = http2_client(addr).await;
+    // A request answered, then nothing.
+    let (mut client, connection) = http2_client(addr).await;
+    let (status, _) = http2_get(&mut client, "/healthz").await;
+    assert_eq!(status, 200);
+    closed_cleanly(silent).await;
+    closed_cleanly(connection).await;
+    still_serving(addr).await;
+}
+
+#[tokio::test]
+async fn an_http2_connection_is_not_idle_while_a_stream_is_open() {
+    let addr = start().await;
+    let (mut client, connection) = http2_client(addr).await;
+    let (status, mut events) = http2_get(&mut client, "/channels/news/sse").await;
+    assert_eq!(status, 200);
+    // The position block first, then the stream waits for events.
+    let first = events.data().await.unwrap().unwrap();
+    assert!(first.windows(4).any(|w| w == b"id: "), "{first:?}");
+    // Held well past the idle timeout, the stream still delivers.
+    tokio::time::sleep(HEAD_TIMEOUT * 4).await;
+    let published = exchange(
+        addr,
+        b"POST /channels/news HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nlater",
+    )
+    .await;
+    assert!(published.starts_with("HTTP/1.1 201"), "{published}");
+    let mut received = Vec::new();
+    while !received.windows(10).any(|w| w == b"data: late") {
+        let chunk = tokio::time::timeout(HEAD_TIMEOUT * 20, events.data())
+            .await
+            .expect("the event did not arrive")
+            .expect("the stream ended")
+            .unwrap();
+        received.extend_from_slice(&chunk);
+    }
+    assert!(!connection.is_finished());
+    // Once the client gives the stream up (the client itself stays), the
+    // connection is idle.
+    drop(events);
+    closed_cleanly(connection).await;
+    drop(client);
+}

@@ -8,14 +8,15 @@
 //! drops it, and an extended `CONNECT` answered `2xx` hands its stream to
 //! the service as a byte stream (WebSocket over HTTP/2). The connection
 //! pings the client on an interval and drops it if a ping goes unanswered
-//! for as long, and on shutdown sends `GOAWAY` and lets open streams finish.
+//! for as long, sends `GOAWAY` once it has had no open stream for the idle
+//! timeout (as an idle HTTP/1.1 keep-alive connection is closed), and on
+//! shutdown sends `GOAWAY` and lets open streams finish.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ use tokio::sync::watch;
 use tower_service::Service;
 
 use super::incoming::RequestBody;
-use super::limits::{SubscriptionSlot, Subscriptions};
+use super::limits::{SlotGuard, SubscriptionSlot, Subscriptions};
 use super::rewind::Rewind;
 use super::server_push::{Pushed, ServerPush, MAX_PUSHES_IN_FLIGHT};
 use super::upgrade::{H2Stream, H2Upgrade};
@@ -47,6 +48,8 @@ pub(super) struct Limits {
     /// Streaming subscriptions open at once.
     pub(super) max_subscriptions: usize,
     pub(super) keep_alive: Option<Duration>,
+    /// How long the connection may have no open stream.
+    pub(super) idle_timeout: Duration,
 }
 
 /// Serves one HTTP/2 connection (its preface not yet read) until it closes,
@@ -87,6 +90,7 @@ pub(super) async fn serve_connection<T, S>(
         ticks
     });
     let subscriptions = Subscriptions::new(limits.max_subscriptions);
+    let mut idle = Idle::new(limits.idle_timeout);
     let mut awaiting_pong = false;
     let mut shutting_down = false;
     let mut shutdown = pin!(async move {
@@ -98,6 +102,16 @@ pub(super) async fn serve_connection<T, S>(
         if !shutting_down && shutdown.as_mut().poll(cx).is_ready() {
             shutting_down = true;
             connection.graceful_shutdown();
+        }
+        match idle.poll(subscriptions.poll_idle(cx), cx) {
+            Idled::No => {}
+            Idled::Once if !shutting_down => {
+                // Requests already on their way are still taken.
+                shutting_down = true;
+                connection.graceful_shutdown();
+            }
+            // A client that does not close after GOAWAY is dropped.
+            Idled::Once | Idled::Twice => return Poll::Ready(()),
         }
         if let (Some(ticks), Some(ping_pong)) = (&mut ticks, &mut ping_pong) {
             if awaiting_pong {
@@ -126,9 +140,12 @@ pub(super) async fn serve_connection<T, S>(
                             .get()
                             .then_some(allowed.min(MAX_PUSHES_IN_FLIGHT)),
                     };
+                    // Taken here, not in the stream's task, so the connection
+                    // is not idle from the moment it accepts the request.
+                    let slot = SubscriptionSlot::new(&subscriptions);
                     let stream = Stream {
                         peer,
-                        subscriptions: subscriptions.clone(),
+                        slot,
                         pushes,
                         max_headers: limits.max_headers,
                     };
@@ -143,10 +160,67 @@ pub(super) async fn serve_connection<T, S>(
     .await;
 }
 
+/// The idle timeout of a connection: running while it has no open stream,
+/// started again when one opens and ends.
+struct Idle {
+    timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    running: bool,
+    /// Times it ran out.
+    expired: u8,
+}
+
+/// What [`Idle::poll`] found.
+enum Idled {
+    No,
+    /// The connection has had no open stream for the timeout.
+    Once,
+    /// And for the timeout again after that.
+    Twice,
+}
+
+impl Idle {
+    /// Running from now: a new connection has no stream yet.
+    fn new(timeout: Duration) -> Self {
+        Idle {
+            timeout,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+            running: true,
+            expired: 0,
+        }
+    }
+
+    /// Polls the timeout, given whether no stream is open now.
+    fn poll(&mut self, idle: bool, cx: &mut Context<'_>) -> Idled {
+        if !idle {
+            self.running = false;
+            return Idled::No;
+        }
+        if !self.running {
+            self.running = true;
+            self.expired = 0;
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            self.sleep.as_mut().reset(deadline);
+        }
+        if self.sleep.as_mut().poll(cx).is_pending() {
+            return Idled::No;
+        }
+        self.expired += 1;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        self.sleep.as_mut().reset(deadline);
+        if self.expired == 1 {
+            Idled::Once
+        } else {
+            Idled::Twice
+        }
+    }
+}
+
 /// What a stream gets from its connection.
 struct Stream {
     peer: SocketAddr,
-    subscriptions: Arc<Subscriptions>,
+    /// The stream's place among its connection's streams.
+    slot: (SubscriptionSlot, SlotGuard),
     /// The room for pushed responses when the client accepts push.
     pushes: Option<usize>,
     max_headers: usize,
@@ -178,7 +252,7 @@ async fn serve_stream<S, B>(
     handle.peer_addr = Some(stream.peer);
     // Freed when this function returns, or with the socket that takes the
     // stream over.
-    let (slot, slot_guard) = SubscriptionSlot::new(&stream.subscriptions);
+    let (slot, slot_guard) = stream.slot;
     handle.subscription = Some(slot);
     let pushes = stream.pushes;
     let body = match parts.extensions.remove::<h2::ext::Protocol>() {

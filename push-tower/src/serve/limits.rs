@@ -1,7 +1,9 @@
 //! The places [`serve`](super::serve()) gives out: connections per server
 //! and per peer address, taken when a connection is accepted and given back
 //! when it closes; streaming subscriptions per HTTP/2 connection, taken by
-//! the technique that starts one and given back when its stream ends.
+//! the technique that starts one and given back when its stream ends. The
+//! same count keeps the streams open on the connection, so that it knows
+//! when it is idle.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -11,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, Version};
 use push_core::wire::WireError;
@@ -158,11 +161,17 @@ impl tower_service::Service<Request<RequestBody>> for Refused {
     }
 }
 
-/// The streaming subscriptions open on one HTTP/2 connection.
+/// The streams open on one HTTP/2 connection, and the streaming
+/// subscriptions among them.
 #[derive(Debug)]
 pub(super) struct Subscriptions {
     max: usize,
     open: AtomicUsize,
+    streams: AtomicUsize,
+    /// The connection, woken when its last stream ends: h2 wakes it when a
+    /// stream's handles drop, but that may be before the stream's guard
+    /// drops, and the connection would then sleep on a count of one.
+    idle: AtomicWaker,
 }
 
 impl Subscriptions {
@@ -170,7 +179,16 @@ impl Subscriptions {
         Arc::new(Subscriptions {
             max,
             open: AtomicUsize::new(0),
+            streams: AtomicUsize::new(0),
+            idle: AtomicWaker::new(),
         })
+    }
+
+    /// Whether no stream is open; if so, the task of `cx` is woken when the
+    /// last of the streams opened since ends.
+    pub(super) fn poll_idle(&self, cx: &mut Context<'_>) -> bool {
+        self.idle.register(cx.waker());
+        self.streams.load(Ordering::Acquire) == 0
     }
 }
 
@@ -186,6 +204,7 @@ impl SubscriptionSlot {
     /// A slot for a new stream, and the guard that frees it when the stream
     /// (or the socket that took it over) ends.
     pub(super) fn new(subscriptions: &Arc<Subscriptions>) -> (Self, SlotGuard) {
+        subscriptions.streams.fetch_add(1, Ordering::AcqRel);
         let slot = SubscriptionSlot {
             subscriptions: subscriptions.clone(),
             taken: Arc::new(AtomicBool::new(false)),
@@ -214,14 +233,19 @@ impl SubscriptionSlot {
     }
 }
 
-/// Frees its stream's subscription, if one was taken, on drop.
+/// Frees its stream's subscription, if one was taken, and its place among
+/// the connection's open streams, on drop.
 #[derive(Debug)]
 pub(crate) struct SlotGuard(SubscriptionSlot);
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
+        let subscriptions = &self.0.subscriptions;
         if self.0.taken.swap(false, Ordering::AcqRel) {
-            self.0.subscriptions.open.fetch_sub(1, Ordering::AcqRel);
+            subscriptions.open.fetch_sub(1, Ordering::AcqRel);
+        }
+        if subscriptions.streams.fetch_sub(1, Ordering::AcqRel) == 1 {
+            subscriptions.idle.wake();
         }
     }
 }

@@ -241,8 +241,10 @@ where
     /// How long a client has to send a request's head, from the moment its
     /// connection opens or its previous answer is sent: a connection that
     /// has not sent a complete head by then (nothing at all, half a head,
-    /// or a head one byte at a time) is closed. Default
-    /// [`HEADER_READ_TIMEOUT`], 10 s.
+    /// a head one byte at a time, or nothing between requests) is closed.
+    /// An HTTP/2 connection gets `GOAWAY` once it has had no open stream for
+    /// as long, and is dropped if it is still open as long again after
+    /// that. Default [`HEADER_READ_TIMEOUT`], 10 s.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self
@@ -402,6 +404,7 @@ where
                 max_headers,
                 max_subscriptions: max_subscriptions_per_connection,
                 keep_alive,
+                idle_timeout: header_read_timeout,
             },
             #[cfg(feature = "tls")]
             tls,
