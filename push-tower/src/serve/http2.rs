@@ -90,7 +90,11 @@ pub(super) async fn serve_connection<T, S>(
         ticks
     });
     let subscriptions = Subscriptions::new(limits.max_subscriptions);
-    let mut idle = Idle::new(limits.idle_timeout);
+    // Fires at the earliest moment the connection could have been idle for
+    // its timeout; only then is the stream count looked at.
+    let idle_timeout = limits.idle_timeout;
+    let mut idle = Box::pin(tokio::time::sleep(idle_timeout));
+    let mut idled_out = false;
     let mut awaiting_pong = false;
     let mut shutting_down = false;
     let mut shutdown = pin!(async move {
@@ -103,15 +107,26 @@ pub(super) async fn serve_connection<T, S>(
             shutting_down = true;
             connection.graceful_shutdown();
         }
-        match idle.poll(subscriptions.poll_idle(cx), cx) {
-            Idled::No => {}
-            Idled::Once if !shutting_down => {
-                // Requests already on their way are still taken.
-                shutting_down = true;
-                connection.graceful_shutdown();
-            }
-            // A client that does not close after GOAWAY is dropped.
-            Idled::Once | Idled::Twice => return Poll::Ready(()),
+        while idle.as_mut().poll(cx).is_ready() {
+            let now = tokio::time::Instant::now();
+            let next = match subscriptions.idle_since() {
+                Some(since) if since + idle_timeout <= now => {
+                    if idled_out {
+                        // Still open as long after its GOAWAY.
+                        return Poll::Ready(());
+                    }
+                    idled_out = true;
+                    if !shutting_down {
+                        // Requests already on their way are still taken.
+                        shutting_down = true;
+                        connection.graceful_shutdown();
+                    }
+                    now + idle_timeout
+                }
+                Some(since) => since + idle_timeout,
+                None => now + idle_timeout,
+            };
+            idle.as_mut().reset(next);
         }
         if let (Some(ticks), Some(ping_pong)) = (&mut ticks, &mut ping_pong) {
             if awaiting_pong {
@@ -158,62 +173,6 @@ pub(super) async fn serve_connection<T, S>(
         }
     })
     .await;
-}
-
-/// The idle timeout of a connection: running while it has no open stream,
-/// started again when one opens and ends.
-struct Idle {
-    timeout: Duration,
-    sleep: Pin<Box<tokio::time::Sleep>>,
-    running: bool,
-    /// Times it ran out.
-    expired: u8,
-}
-
-/// What [`Idle::poll`] found.
-enum Idled {
-    No,
-    /// The connection has had no open stream for the timeout.
-    Once,
-    /// And for the timeout again after that.
-    Twice,
-}
-
-impl Idle {
-    /// Running from now: a new connection has no stream yet.
-    fn new(timeout: Duration) -> Self {
-        Idle {
-            timeout,
-            sleep: Box::pin(tokio::time::sleep(timeout)),
-            running: true,
-            expired: 0,
-        }
-    }
-
-    /// Polls the timeout, given whether no stream is open now.
-    fn poll(&mut self, idle: bool, cx: &mut Context<'_>) -> Idled {
-        if !idle {
-            self.running = false;
-            return Idled::No;
-        }
-        if !self.running {
-            self.running = true;
-            self.expired = 0;
-            let deadline = tokio::time::Instant::now() + self.timeout;
-            self.sleep.as_mut().reset(deadline);
-        }
-        if self.sleep.as_mut().poll(cx).is_pending() {
-            return Idled::No;
-        }
-        self.expired += 1;
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        self.sleep.as_mut().reset(deadline);
-        if self.expired == 1 {
-            Idled::Once
-        } else {
-            Idled::Twice
-        }
-    }
 }
 
 /// What a stream gets from its connection.

@@ -9,15 +9,15 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use futures_util::task::AtomicWaker;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, Version};
 use push_core::wire::WireError;
 use tokio::sync::watch;
+use tokio::time::{Duration, Instant};
 
 use super::RequestBody;
 use crate::body::PushBody;
@@ -168,27 +168,33 @@ pub(super) struct Subscriptions {
     max: usize,
     open: AtomicUsize,
     streams: AtomicUsize,
-    /// The connection, woken when its last stream ends: h2 wakes it when a
-    /// stream's handles drop, but that may be before the stream's guard
-    /// drops, and the connection would then sleep on a count of one.
-    idle: AtomicWaker,
+    opened: Instant,
+    /// When the connection last had its last stream end, in nanoseconds
+    /// since `opened`: read by the connection only when its idle timer
+    /// fires, so a stream that ends costs a clock read, not a wake.
+    idle_since: AtomicU64,
 }
 
 impl Subscriptions {
+    /// The count of a connection opened now.
     pub(super) fn new(max: usize) -> Arc<Self> {
         Arc::new(Subscriptions {
             max,
             open: AtomicUsize::new(0),
             streams: AtomicUsize::new(0),
-            idle: AtomicWaker::new(),
+            opened: Instant::now(),
+            idle_since: AtomicU64::new(0),
         })
     }
 
-    /// Whether no stream is open; if so, the task of `cx` is woken when the
-    /// last of the streams opened since ends.
-    pub(super) fn poll_idle(&self, cx: &mut Context<'_>) -> bool {
-        self.idle.register(cx.waker());
-        self.streams.load(Ordering::Acquire) == 0
+    /// Since when the connection has had no open stream, or `None` while
+    /// it has one.
+    pub(super) fn idle_since(&self) -> Option<Instant> {
+        if self.streams.load(Ordering::Acquire) != 0 {
+            return None;
+        }
+        let since = Duration::from_nanos(self.idle_since.load(Ordering::Acquire));
+        Some(self.opened + since)
     }
 }
 
@@ -245,7 +251,10 @@ impl Drop for SlotGuard {
             subscriptions.open.fetch_sub(1, Ordering::AcqRel);
         }
         if subscriptions.streams.fetch_sub(1, Ordering::AcqRel) == 1 {
-            subscriptions.idle.wake();
+            // The latest wins, should a stream opened since end first.
+            let since = subscriptions.opened.elapsed().as_nanos();
+            let since = u64::try_from(since).unwrap_or(u64::MAX);
+            subscriptions.idle_since.fetch_max(since, Ordering::AcqRel);
         }
     }
 }
@@ -279,6 +288,23 @@ mod tests {
         let _a = connections.admit(A).unwrap();
         let mapped = IpAddr::V6(Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped());
         assert!(connections.admit(mapped).is_err());
+    }
+
+    #[test]
+    fn a_connection_is_idle_since_its_last_stream_ended() {
+        let subscriptions = Subscriptions::new(4);
+        let opened = subscriptions
+            .idle_since()
+            .expect("a new connection is idle");
+        let (_, first) = SubscriptionSlot::new(&subscriptions);
+        let (_, second) = SubscriptionSlot::new(&subscriptions);
+        assert_eq!(subscriptions.idle_since(), None);
+        drop(first);
+        assert_eq!(subscriptions.idle_since(), None);
+        std::thread::sleep(Duration::from_millis(2));
+        drop(second);
+        let since = subscriptions.idle_since().expect("no stream is open");
+        assert!(since > opened, "{since:?} after {opened:?}");
     }
 
     #[test]
