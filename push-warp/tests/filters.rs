@@ -2,6 +2,9 @@
 //! `recover`, rejecting what is not theirs so that warp tries the next
 //! route, and draining with the `shutdown` signal on graceful shutdown.
 
+#[path = "../../push-server/tests/pages/mod.rs"]
+mod pages;
+
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -10,6 +13,7 @@ use conformance::{
     HttpClient, Protocol, Received, SignalKind, StartAt, Technique, Transport, WireClient,
 };
 use http::{Method, StatusCode};
+use pages::{assert_publish_preflight_allowed, assert_readable_by, request_from, websocket_from};
 use push_core::{Hub, HubConfig};
 use push_tower::{Config, Push};
 use warp::{Filter, Rejection, Reply};
@@ -260,27 +264,6 @@ async fn the_authorizer_decides_requests_through_warp_too() {
     }
 }
 
-/// The status a WebSocket handshake to `channel` from a page of `origin`
-/// got.
-async fn websocket_from(base: &str, channel: &str, origin: &str) -> u16 {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::Error;
-
-    let url = format!("{}/channels/{channel}/ws", base.replacen("http", "ws", 1));
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("origin", origin.parse().unwrap());
-    match tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(request))
-        .await
-        .unwrap()
-    {
-        Ok((_, answer)) => answer.status().as_u16(),
-        Err(Error::Http(answer)) => answer.status().as_u16(),
-        Err(other) => panic!("the handshake failed: {other}"),
-    }
-}
-
 #[tokio::test]
 async fn with_origins_gives_listed_pages_cors_and_refuses_others_websocket_included() {
     use push_tower::origin::AllowedOrigins;
@@ -294,54 +277,12 @@ async fn with_origins_gives_listed_pages_cors_and_refuses_others_websocket_inclu
     let base = start(app).await;
     for protocol in [Protocol::Http1, Protocol::H2c] {
         let http = HttpClient::new(&base, protocol);
-        let from = |method: Method, path: &'static str, origin: &'static str| {
-            let http = http.clone();
-            async move {
-                http.fetch(method, path, &[("origin", origin)], Bytes::new())
-                    .await
-                    .unwrap()
-            }
-        };
         // A preflight for a publish with a token, answered by warp's CORS.
-        let preflight = http
-            .fetch(
-                Method::OPTIONS,
-                "/channels/news",
-                &[
-                    ("origin", APP),
-                    ("access-control-request-method", "POST"),
-                    (
-                        "access-control-request-headers",
-                        "authorization, content-type",
-                    ),
-                ],
-                Bytes::new(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(preflight.status, 200, "{protocol:?}");
-        assert_eq!(preflight.headers["access-control-allow-origin"], APP);
-        let methods = preflight.headers["access-control-allow-methods"]
-            .to_str()
-            .unwrap();
-        assert!(
-            methods.contains("POST") && methods.contains("DELETE"),
-            "{methods}"
-        );
-        assert_eq!(preflight.headers["access-control-max-age"], "600");
+        assert_publish_preflight_allowed(&http, APP).await;
 
         // The page's requests are served and readable, the ETag exposed.
-        let poll = from(Method::GET, "/channels/news/poll", APP).await;
-        assert_eq!(poll.status, 200, "{protocol:?}");
-        assert_eq!(poll.headers["access-control-allow-origin"], APP);
-        let exposed = poll.headers["access-control-expose-headers"]
-            .to_str()
-            .unwrap()
-            .to_ascii_lowercase();
-        assert!(
-            exposed.contains("etag") && exposed.contains("retry-after"),
-            "{exposed}"
-        );
+        let poll = request_from(&http, Method::GET, "/channels/news/poll", APP).await;
+        assert_readable_by(&poll, APP);
 
         // Another origin's page: push's JSON refusal, on push's routes and
         // the app's own, before anything is served.
@@ -351,7 +292,7 @@ async fn with_origins_gives_listed_pages_cors_and_refuses_others_websocket_inclu
             (Method::POST, "/channels/news"),
             (Method::GET, "/hello"),
         ] {
-            let refused = from(method, path, EVIL).await;
+            let refused = request_from(&http, method, path, EVIL).await;
             assert_eq!(refused.status, 403, "{path} {protocol:?}");
             assert_eq!(refused.error_code().as_deref(), Some("forbidden"));
         }
